@@ -1,0 +1,240 @@
+"""Typed, validated monitor configuration, loaded from a ROS 2 parameter file.
+
+The same YAML (`gap_monitor: ros__parameters: ...`) drives the node (`--params-file`), the CLI and the
+tests. Validation collects every problem before raising, so a user fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gap_monitor.core.validation import Checker
+
+NODE_NAME = "gap_monitor"
+
+# Sensor modalities, the config key listing their streams, and the message types each accepts.
+MODALITY_KEYS: dict[str, str] = {
+    "camera": "cameras",
+    "depth": "depth_cameras",
+    "imu": "imus",
+    "joints": "joint_states",
+    "wrench": "wrenches",
+}
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
+MODALITY_TYPES: dict[str, tuple[str, ...]] = {
+    "camera": (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE),
+    "depth": (IMAGE_TYPE,),
+    "imu": ("sensor_msgs/msg/Imu",),
+    "joints": ("sensor_msgs/msg/JointState",),
+    "wrench": ("geometry_msgs/msg/WrenchStamped",),
+}
+# Parameters every rclpy node may carry; they are the node's business, not ours.
+ROS_OWN_PARAMETERS = frozenset({"use_sim_time", "qos_overrides", "start_type_description_service"})
+RELIABILITY_CHOICES = ("auto", "reliable", "best_effort")
+
+
+class ConfigError(ValueError):
+    """A config with one or more problems; `problems` lists each as `key: value: what is allowed`."""
+
+    def __init__(self, problems: list[str], source: str = "config") -> None:
+        self.problems = problems
+        self.source = source
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s):\n{lines}")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """One monitored sensor topic."""
+
+    name: str
+    modality: str
+    topic: str
+    msgtype: str
+    rate_hz: float
+    rate_tolerance: float
+    stale_timeout_s: float
+    reliability: str = "auto"
+    queue_depth: int = 50
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """Defaults for per-topic receive health; a stream may override tolerance and timeout."""
+
+    rate_tolerance: float = 0.2
+    stale_timeout_s: float = 0.5
+    rate_window_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """Everything the monitor node needs, validated."""
+
+    streams: tuple[StreamConfig, ...] = ()
+    health: HealthConfig = field(default_factory=HealthConfig)
+    diagnostics_period_s: float = 1.0
+    check_period_s: float = 0.2
+    diagnostic_prefix: str = NODE_NAME
+
+    def stream(self, name: str) -> StreamConfig:
+        for s in self.streams:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+def _topic_ok(topic: Any) -> bool:
+    if not isinstance(topic, str) or not topic or topic.endswith("/") or "//" in topic:
+        return False
+    return all(c.isalnum() or c in "/_~" for c in topic) and not topic[0].isdigit()
+
+
+def _stream(
+    chk: Checker, modality: str, name: str, raw: Any, health: HealthConfig, path: str
+) -> StreamConfig | None:
+    if not isinstance(raw, Mapping):
+        chk.problem(path, raw, "a mapping with at least `topic` and `rate_hz`")
+        return None
+    allowed = {"topic", "rate_hz", "type", "rate_tolerance", "stale_timeout_s", "reliability"}
+    allowed.add("queue_depth")
+    chk.unknown_keys(raw, path, allowed)
+    topic = raw.get("topic")
+    if not _topic_ok(topic):
+        chk.problem(f"{path}.topic", topic, "a ROS topic name such as /camera/color/image_raw")
+    types = MODALITY_TYPES[modality]
+    default_type = types[0]
+    if modality == "camera" and isinstance(topic, str) and topic.endswith("/compressed"):
+        default_type = COMPRESSED_IMAGE_TYPE
+    msgtype = raw.get("type", default_type)
+    if msgtype not in types:
+        chk.problem(f"{path}.type", msgtype, f"one of {', '.join(types)}")
+    if "rate_hz" not in raw:
+        chk.problem(f"{path}.rate_hz", None, "the expected publish rate in Hz, a number > 0")
+    rate = chk.number(raw, "rate_hz", path, 1.0, low=0.0, high=100_000.0)
+    tolerance = chk.number(raw, "rate_tolerance", path, health.rate_tolerance, low=0.0, high=1.0)
+    # A stall must span several periods before it is called one, whatever the configured floor.
+    default_timeout = max(health.stale_timeout_s, 5.0 / rate)
+    timeout = chk.number(raw, "stale_timeout_s", path, default_timeout, low=0.0, high=3600.0)
+    reliability = chk.choice(raw, "reliability", path, "auto", RELIABILITY_CHOICES)
+    depth = chk.integer(raw, "queue_depth", path, 50, low=1, high=100_000)
+    if not isinstance(topic, str):
+        return None
+    return StreamConfig(
+        name=name,
+        modality=modality,
+        topic=topic,
+        msgtype=str(msgtype),
+        rate_hz=rate,
+        rate_tolerance=tolerance,
+        stale_timeout_s=timeout,
+        reliability=reliability,
+        queue_depth=depth,
+    )
+
+
+def config_from_parameters(params: Mapping[str, Any], source: str = "parameters") -> MonitorConfig:
+    """Validate a nested parameter mapping (the content of `ros__parameters`)."""
+    chk = Checker()
+    allowed = set(MODALITY_KEYS.values()) | {"health", "diagnostics_period_s", "check_period_s"}
+    allowed |= {"diagnostic_prefix"}
+    chk.unknown_keys({k: v for k, v in params.items() if k not in ROS_OWN_PARAMETERS}, "", allowed)
+
+    h = chk.mapping(params, "health", "")
+    chk.unknown_keys(h, "health", {"rate_tolerance", "stale_timeout_s", "rate_window_s"})
+    health = HealthConfig(
+        rate_tolerance=chk.number(h, "rate_tolerance", "health", 0.2, low=0.0, high=1.0),
+        stale_timeout_s=chk.number(h, "stale_timeout_s", "health", 0.5, low=0.0, high=3600.0),
+        rate_window_s=chk.number(h, "rate_window_s", "health", 2.0, low=0.1, high=3600.0),
+    )
+
+    streams: list[StreamConfig] = []
+    for modality, key in MODALITY_KEYS.items():
+        for name, raw in chk.mapping(params, key, "").items():
+            s = _stream(chk, modality, str(name), raw, health, f"{key}.{name}")
+            if s is not None:
+                streams.append(s)
+    seen: dict[str, str] = {}
+    for s in streams:
+        if s.topic in seen:
+            chk.problem(f"{MODALITY_KEYS[s.modality]}.{s.name}.topic", s.topic,
+                        f"a topic not already monitored (also used by stream {seen[s.topic]!r})")
+        seen.setdefault(s.topic, s.name)
+    names = [s.name for s in streams]
+    for n in sorted({n for n in names if names.count(n) > 1}):
+        chk.problem(n, n, "a stream name used once across all modalities")
+
+    prefix = params.get("diagnostic_prefix", NODE_NAME)
+    if not isinstance(prefix, str) or not prefix:
+        chk.problem("diagnostic_prefix", prefix, "a non-empty string")
+        prefix = NODE_NAME
+    config = MonitorConfig(
+        streams=tuple(streams),
+        health=health,
+        diagnostics_period_s=chk.number(params, "diagnostics_period_s", "", 1.0, low=0.0, high=60.0),
+        check_period_s=chk.number(params, "check_period_s", "", 0.2, low=0.0, high=10.0),
+        diagnostic_prefix=prefix,
+    )
+    if chk.problems:
+        raise ConfigError(chk.problems, source)
+    return config
+
+
+def parameters_from_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, Any]:
+    """The `ros__parameters` mapping for `node_name` (or the `/**` wildcard) in a ROS params file."""
+    p = Path(path)
+    try:
+        doc = yaml.safe_load(p.read_text())
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read: {exc.strerror or exc}"], str(p)) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{p}: not valid YAML: {exc}"], str(p)) from exc
+    if not isinstance(doc, Mapping):
+        raise ConfigError([f"<top level>: {type(doc).__name__}: a mapping of node names"], str(p))
+    candidates = [node_name, f"/{node_name}", "/**"]
+    # Namespaced node keys such as `/robot/gap_monitor` match on their last component too.
+    candidates += [k for k in doc if isinstance(k, str) and k.rsplit("/", 1)[-1] == node_name]
+    for key in candidates:
+        section = doc.get(key)
+        if isinstance(section, Mapping) and isinstance(section.get("ros__parameters"), Mapping):
+            return dict(section["ros__parameters"])
+    raise ConfigError(
+        [f"<top level>: {sorted(map(str, doc))}: a key {node_name!r} (or '/**') holding 'ros__parameters'"],
+        str(p),
+    )
+
+
+def load_config(path: str | Path, node_name: str = NODE_NAME) -> MonitorConfig:
+    """Load and validate a ROS 2 parameter file."""
+    return config_from_parameters(parameters_from_file(path, node_name), source=str(path))
+
+
+def unflatten(flat: Mapping[str, Any], separator: str = ".") -> dict[str, Any]:
+    """`{'a.b': 1}` -> `{'a': {'b': 1}}`: rclpy hands nested YAML parameters over dot-joined."""
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        parts = key.split(separator)
+        node: dict[str, Any] = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Inverse of `unflatten`, for handing a config mapping to a node as parameter overrides."""
+    flat: dict[str, Any] = {}
+    for key, value in nested.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+

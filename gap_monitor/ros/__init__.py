@@ -1,0 +1,1 @@
+"""The ROS layer: the only package that imports rclpy and message types."""

@@ -1,0 +1,132 @@
+"""`sim`: publishes the simulated sensor rig (camera, depth, IMU, joints, wrench) with scripted faults.
+
+Messages are published at their scheduled times from the main thread; header stamps are the
+scheduled sample times on the wall clock (like a hardware-triggered rig), plus any scripted
+stamp offset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.utilities import remove_ros_args
+
+from gap_monitor.core.config import ConfigError
+from gap_monitor.ros import runtime
+from gap_monitor.ros.convert import message_class, sample_to_message
+from gap_monitor.scenario import Scenario, load_scenario
+from gap_monitor.sim import DEFAULT_TOPICS, FRAME_IDS, RigSettings, Scheduler, SimRig
+
+NS = 1_000_000_000
+MSG_TYPES = {
+    "camera": "sensor_msgs/msg/Image",
+    "depth": "sensor_msgs/msg/Image",
+    "imu": "sensor_msgs/msg/Imu",
+    "joints": "sensor_msgs/msg/JointState",
+    "wrench": "geometry_msgs/msg/WrenchStamped",
+}
+# What typical drivers offer: images and joint states reliable, IMU and F/T as best-effort sensor data.
+RELIABLE = {"camera": True, "depth": True, "imu": False, "joints": True, "wrench": False}
+LATE_DROP_S = 0.25
+
+
+def scenarios_dir() -> Path:
+    """The shipped scenarios: from the installed share/ when ament_index knows the package."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory("gap_monitor")) / "config" / "scenarios"
+    except (ImportError, LookupError, ValueError):
+        return Path(__file__).resolve().parents[2] / "config" / "scenarios"
+
+
+def resolve_scenario(name_or_path: str | None) -> Scenario:
+    if not name_or_path:
+        return Scenario(name="clean")
+    p = Path(name_or_path)
+    if not p.exists() and not p.suffix:
+        p = scenarios_dir() / f"{name_or_path}.yaml"
+    return load_scenario(p)
+
+
+class SimNode(Node):
+    def __init__(self, rig: SimRig, topics: dict[str, str] | None = None) -> None:
+        super().__init__("gap_monitor_sim")
+        self.rig = rig
+        self.topics = dict(DEFAULT_TOPICS, **(topics or {}))
+        self.published = dict.fromkeys(self.topics, 0)
+        self.dropped = 0
+        self._pubs = {}
+        for stream, topic in self.topics.items():
+            reliable = RELIABLE[stream]
+            qos = QoSProfile(
+                history=HistoryPolicy.KEEP_LAST,
+                depth=10 if reliable else 50,
+                reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+                durability=DurabilityPolicy.VOLATILE,
+            )
+            self._pubs[stream] = self.create_publisher(message_class(MSG_TYPES[stream]), topic, qos)
+
+    def run(self, duration_s: float | None, stop: runtime.StopFlag) -> None:
+        """Publish every scheduled message until `duration_s` (None: forever) or a stop signal."""
+        scheduler = Scheduler(self.rig.settings, self.rig.scenario)
+        wall0 = time.time_ns()
+        mono0 = time.monotonic()
+        while not stop.is_set():
+            now_s = time.monotonic() - mono0
+            if duration_s is not None and now_s >= duration_s:
+                break
+            if now_s - scheduler.next_time() > LATE_DROP_S:
+                self.dropped += scheduler.drop_until(now_s)
+            for tick in scheduler.due(now_s):
+                sample = self.rig.render(tick)
+                stamp_ns = wall0 + round(tick.t_s * NS) + self.rig.stamp_offset_ns(tick.stream, tick.t_s)
+                msg = sample_to_message(sample, stamp_ns, FRAME_IDS[tick.stream])
+                self._pubs[tick.stream].publish(msg)
+                self.published[tick.stream] += 1
+            delay = scheduler.next_time() - (time.monotonic() - mono0)
+            if delay > 0:
+                stop.wait(min(delay, 0.05))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sim", description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--scenario", help="scenario YAML path, or the name of one in config/scenarios/")
+    p.add_argument("--duration", type=float, default=None, help="seconds to run (default: until stopped)")
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--camera-rate", type=float, default=30.0)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_in = list(sys.argv if argv is None else argv)
+    args = build_parser().parse_args(remove_ros_args(args_in)[1:])
+    try:
+        scenario = resolve_scenario(args.scenario)
+    except ConfigError as exc:
+        print(f"sim: {exc}", file=sys.stderr)
+        return 2
+    settings = RigSettings(width=args.width, height=args.height, camera_rate_hz=args.camera_rate)
+    stop = runtime.StopFlag()
+    stop.install()
+    runtime.init(args_in)
+    node = SimNode(SimRig(settings, scenario))
+    node.get_logger().info(f"publishing the simulated rig, scenario {scenario.name!r}")
+    try:
+        node.run(args.duration, stop)
+    finally:
+        node.get_logger().info(f"published {node.published}, dropped {node.dropped} late")
+        node.destroy_node()
+        runtime.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
