@@ -115,9 +115,7 @@ class Scheduler:
         self.settings = settings
         self.scenario = scenario
         self._seq = dict.fromkeys(DEFAULT_TOPICS, 0)
-        self._heap: list[tuple[float, int, str]] = [
-            (0.0, i, name) for i, name in enumerate(DEFAULT_TOPICS)
-        ]
+        self._heap: list[tuple[float, int, str]] = [(0.0, i, name) for i, name in enumerate(DEFAULT_TOPICS)]
         heapq.heapify(self._heap)
         self.skipped = dict.fromkeys(DEFAULT_TOPICS, 0)
 
@@ -158,9 +156,7 @@ class SimRig:
         self.settings = settings or RigSettings()
         self.scenario = scenario or Scenario()
         seed = self.scenario.seed
-        self._rngs = {
-            name: np.random.default_rng([seed, i]) for i, name in enumerate(DEFAULT_TOPICS)
-        }
+        self._rngs = {name: np.random.default_rng([seed, i]) for i, name in enumerate(DEFAULT_TOPICS)}
         s = self.settings
         self._margin = math.ceil(0.2 * s.focal_px) + 4
         self._texture = self._make_texture(np.random.default_rng([seed, 100]))

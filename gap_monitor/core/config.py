@@ -163,8 +163,11 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
     seen: dict[str, str] = {}
     for s in streams:
         if s.topic in seen:
-            chk.problem(f"{MODALITY_KEYS[s.modality]}.{s.name}.topic", s.topic,
-                        f"a topic not already monitored (also used by stream {seen[s.topic]!r})")
+            chk.problem(
+                f"{MODALITY_KEYS[s.modality]}.{s.name}.topic",
+                s.topic,
+                f"a topic not already monitored (also used by stream {seen[s.topic]!r})",
+            )
         seen.setdefault(s.topic, s.name)
     names = [s.name for s in streams]
     for n in sorted({n for n in names if names.count(n) > 1}):
@@ -237,4 +240,3 @@ def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
-

@@ -56,7 +56,7 @@ class StreamHealth:
         last = self._last_ns
         if last is not None and (receipt_ns < last or receipt_ns - last > self._timeout_ns):
             # A backwards clock jump or a stall: start the rate window afresh.
-            self._restart(receipt_ns)
+            self.restart(receipt_ns)
         if len(self._recent) == self._recent.maxlen:
             self._recent_bytes -= self._recent[0][1]
         self._recent.append((receipt_ns, nbytes))
@@ -65,7 +65,8 @@ class StreamHealth:
         self.count += 1
         self.total_bytes += nbytes
 
-    def _restart(self, now_ns: int) -> None:
+    def restart(self, now_ns: int) -> None:
+        """Forget the rate window (kept: totals), e.g. after a stall or a new subscription."""
         self._recent.clear()
         self._recent_bytes = 0
         self._since_ns = now_ns
@@ -79,7 +80,7 @@ class StreamHealth:
 
     def report(self, now_ns: int) -> HealthReport:
         if self._last_ns is not None and now_ns < self._last_ns:
-            self._restart(now_ns)
+            self.restart(now_ns)
             self._last_ns = None
         self._trim(now_ns)
         since_last = None if self._last_ns is None else (now_ns - self._last_ns) / NS
@@ -106,8 +107,7 @@ class StreamHealth:
         elif not low <= rate <= high:
             level = Severity.WARN
             message = (
-                f"rate {rate:.1f} Hz outside {low:.1f}-{high:.1f} Hz "
-                f"(expected {self.expected_rate_hz:g} Hz)"
+                f"rate {rate:.1f} Hz outside {low:.1f}-{high:.1f} Hz (expected {self.expected_rate_hz:g} Hz)"
             )
         else:
             level, message = Severity.OK, f"{rate:.1f} Hz"

@@ -17,7 +17,13 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
-from gap_monitor.core.config import ConfigError, MonitorConfig, StreamConfig, config_from_parameters, unflatten
+from gap_monitor.core.config import (
+    ConfigError,
+    MonitorConfig,
+    StreamConfig,
+    config_from_parameters,
+    unflatten,
+)
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.stream_health import HealthReport, StreamHealth
 from gap_monitor.ros import qos, runtime
@@ -41,6 +47,7 @@ class MonitoredStream:
     qos: Any = None
     last_level: Severity | None = None
     last_report: HealthReport | None = None
+    publishers: int = 0
 
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:
@@ -59,7 +66,9 @@ class MonitorNode(Node):
         )
         if config is None:
             params = {name: p.value for name, p in self.get_parameters_by_prefix("").items()}
-            config = config_from_parameters(unflatten(params), source=f"{self.get_fully_qualified_name()} parameters")
+            config = config_from_parameters(
+                unflatten(params), source=f"{self.get_fully_qualified_name()} parameters"
+            )
         self.config = config
         self._clock = self.get_clock()
         now = self._now_ns()
@@ -97,6 +106,8 @@ class MonitorNode(Node):
                 return
             self.destroy_subscription(stream.subscription)
             self.get_logger().info(f"{sc.topic}: publishers changed; re-subscribing {qos.describe(profile)}")
+            # What the old subscription saw (e.g. few best-effort frames) says nothing about the new one.
+            stream.health.restart(self._now_ns())
         health = stream.health
 
         def on_message(data: bytes) -> None:
@@ -106,10 +117,15 @@ class MonitorNode(Node):
             message_class(sc.msgtype), sc.topic, on_message, profile, raw=True
         )
         stream.qos = profile
+        stream.publishers = self.count_publishers(sc.topic)
 
     # --- periodic checks -------------------------------------------------------------------------
 
     def _check(self) -> None:
+        for stream in self.streams.values():
+            # A publisher that appears after start gets a matching subscription within one check.
+            if stream.config.reliability == "auto" and self.count_publishers(stream.config.topic) != stream.publishers:
+                self._subscribe(stream)
         now = self._now_ns()
         for stream in self.streams.values():
             report = stream.health.report(now)

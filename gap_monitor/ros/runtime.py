@@ -10,6 +10,7 @@ from types import FrameType
 from typing import Any
 
 import rclpy
+from rclpy.context import Context
 from rclpy.executors import Executor, SingleThreadedExecutor
 
 
@@ -41,21 +42,21 @@ def init(args: Sequence[str] | None) -> None:
     try:
         from rclpy.signals import SignalHandlerOptions
 
-        rclpy.init(args=list(args) if args is not None else None,
-                   signal_handler_options=SignalHandlerOptions.NO)
+        rclpy.init(
+            args=list(args) if args is not None else None, signal_handler_options=SignalHandlerOptions.NO
+        )
     except ImportError:  # rclpy without SignalHandlerOptions
         rclpy.init(args=list(args) if args is not None else None)
 
 
-def make_executor() -> Executor:
+def make_executor(context: Context | None = None) -> Executor:
     """EventsExecutor (about 2.5x cheaper per message) where this rclpy has it; drive with spin_once."""
     try:
         from rclpy.experimental import EventsExecutor
-
-        executor: Any = EventsExecutor()
-        return executor  # type: ignore[no-any-return]
-    except ImportError:
-        return SingleThreadedExecutor()
+    except ImportError:  # Humble
+        return SingleThreadedExecutor(context=context)
+    executor: Any = EventsExecutor(context=context)
+    return executor
 
 
 def shutdown() -> None:

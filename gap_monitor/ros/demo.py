@@ -1,0 +1,170 @@
+"""The demo: the simulated rig with a scripted scenario, the monitor, and a live view of both.
+
+Starts `sim` and `monitor` as separate processes (as on a robot), watches /diagnostics and the
+monitor's events from this process, prints one status line a second and a summary at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+
+from gap_monitor.core.config import load_config
+from gap_monitor.core.events import Event, Severity
+from gap_monitor.ros import runtime
+from gap_monitor.ros.sim_node import resolve_scenario
+
+LEVEL_NAMES = {int(s): s.name for s in Severity}
+
+
+@dataclass
+class StreamView:
+    name: str
+    level: str = "-"
+    rate: str = ""
+    seconds_in: Counter[str] = field(default_factory=Counter)
+
+
+class DemoObserver(Node):
+    """Listens to what the monitor publishes; never publishes anything itself."""
+
+    def __init__(self, prefix: str, streams: dict[str, str]) -> None:
+        super().__init__("gap_monitor_demo_view")
+        self.prefix = prefix
+        self.views = {topic: StreamView(name) for topic, name in streams.items()}
+        self.events: list[Event] = []
+        self.diagnostics_seen = 0
+        events_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=100,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self.create_subscription(String, "/gap_monitor/events", self._on_event, events_qos)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        self.diagnostics_seen += 1
+        head = f"{self.prefix}: "
+        for status in msg.status:
+            topic = status.name[len(head) :] if status.name.startswith(head) else None
+            view = self.views.get(topic or "")
+            if view is None:
+                continue
+            level = status.level[0] if isinstance(status.level, bytes) else int(status.level)
+            view.level = LEVEL_NAMES.get(level, str(level))
+            rate = {kv.key: kv.value for kv in status.values}.get("rate_hz", "")
+            view.rate = f"{float(rate):.0f}Hz" if rate else ""
+            view.seconds_in[view.level] += 1
+
+    def _on_event(self, msg: String) -> None:
+        try:
+            self.events.append(Event.from_json(msg.data))
+        except (ValueError, KeyError):
+            self.get_logger().warning(f"unreadable event: {msg.data[:200]}")
+
+    def status_line(self) -> str:
+        return " | ".join(f"{v.name} {v.level} {v.rate}".rstrip() for v in self.views.values())
+
+
+def _spawn(module: str, args: list[str], log: TextIO) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", module, *args], stdout=log, stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen[bytes], name: str, out: TextIO) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        print(f"{name} did not stop within 10 s of SIGTERM; killing it", file=out)
+        proc.kill()
+        return proc.wait()
+
+
+def run_demo(
+    params_file: str,
+    scenario_name: str,
+    duration_s: float,
+    log_dir: Path,
+    out: TextIO = sys.stdout,
+) -> int:
+    config = load_config(params_file)
+    scenario = resolve_scenario(scenario_name)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    print(
+        f"gap_monitor demo: scenario {scenario.name!r} for {duration_s:.0f} s "
+        f"(ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}, logs in {log_dir})",
+        file=out,
+    )
+    for f in scenario.faults:
+        print(f"  scripted: {f.kind} on {f.stream} at {f.start_s:g}-{f.end_s:g} s {f.params or ''}", file=out)
+    runtime.init(None)
+    observer = DemoObserver(config.diagnostic_prefix, {s.topic: s.name for s in config.streams})
+    executor = runtime.make_executor()
+    executor.add_node(observer)
+    stop = runtime.StopFlag()
+    stop.install()
+    with (log_dir / "monitor.log").open("w") as mlog, (log_dir / "sim.log").open("w") as slog:
+        monitor = _spawn("gap_monitor.ros.monitor_node", ["--ros-args", "--params-file", params_file], mlog)
+        # Let the monitor come up first so it sees the whole scenario.
+        time.sleep(1.0)
+        sim = _spawn(
+            "gap_monitor.ros.sim_node",
+            ["--scenario", scenario_name, "--duration", f"{duration_s + 2:g}"],
+            slog,
+        )
+        start = time.monotonic()
+        next_line = start + 1.0
+        try:
+            while not stop.is_set() and time.monotonic() - start < duration_s:
+                executor.spin_once(timeout_sec=0.05)
+                if time.monotonic() >= next_line:
+                    print(f"[{next_line - start:5.1f}s] {observer.status_line()}", file=out, flush=True)
+                    next_line += 1.0
+                if monitor.poll() is not None:
+                    print(f"monitor exited early with code {monitor.returncode}; see {log_dir}", file=out)
+                    break
+        finally:
+            sim_rc = _stop(sim, "sim", out)
+            monitor_rc = _stop(monitor, "monitor", out)
+            # Collect the events the monitor sent while stopping.
+            for _ in range(10):
+                executor.spin_once(timeout_sec=0.02)
+            executor.remove_node(observer)
+            observer.destroy_node()
+            runtime.shutdown()
+    return _summary(observer, start, monitor_rc, sim_rc, out)
+
+
+def _summary(observer: DemoObserver, start_mono: float, monitor_rc: int, sim_rc: int, out: TextIO) -> int:
+    wall_start_ns = time.time_ns() - int((time.monotonic() - start_mono) * 1e9)
+    print("\nsummary", file=out)
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for e in observer.events:
+        t = (e.time_ns - wall_start_ns) / 1e9
+        by_source[e.source].append(f"{t:5.1f}s {e.severity.name}")
+    for topic, view in observer.views.items():
+        seconds = ", ".join(f"{lvl} {n} s" for lvl, n in sorted(view.seconds_in.items()))
+        print(f"  {view.name:10s} {topic}: {seconds or 'no diagnostics'}", file=out)
+        if by_source.get(topic):
+            print(f"  {'':10s} state changes: {'; '.join(by_source[topic])}", file=out)
+    print(
+        f"  events: {len(observer.events)}; /diagnostics messages: {observer.diagnostics_seen}; "
+        f"monitor exit {monitor_rc}, sim exit {sim_rc}",
+        file=out,
+    )
+    ok = observer.diagnostics_seen > 0 and monitor_rc == 0 and sim_rc == 0
+    return 0 if ok else 1

@@ -1,0 +1,47 @@
+from pathlib import Path
+
+import yaml
+
+from gap_monitor.launching import default_params_file, monitor_nodes
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_default_monitor_node_spec():
+    (node,) = monitor_nodes()
+    assert (node.package, node.executable, node.name, node.namespace) == (
+        "gap_monitor",
+        "monitor",
+        "gap_monitor",
+        "",
+    )
+    params_file, overrides = node.parameters
+    assert Path(params_file).name == "monitor.yaml"
+    assert Path(params_file).is_file()
+    # The file names the node the spec starts, so its parameters reach it.
+    assert node.name in yaml.safe_load(Path(params_file).read_text())
+    assert overrides == {"use_sim_time": False}
+    assert node.remappings == ()
+
+
+def test_params_file_namespace_sim_time_and_remapping():
+    nodes = monitor_nodes(
+        params_file="/robot/params.yaml",
+        namespace="arm",
+        use_sim_time=True,
+        diagnostics_topic="/arm/diagnostics",
+    )
+    (node,) = nodes
+    assert node.namespace == "arm"
+    assert node.parameters == ("/robot/params.yaml", {"use_sim_time": True})
+    assert node.remappings == (("/diagnostics", "/arm/diagnostics"),)
+
+
+def test_with_sim_adds_the_rig_with_its_scenario():
+    monitor, sim = monitor_nodes(with_sim=True, scenario="demo")
+    assert monitor.executable == "monitor"
+    assert (sim.executable, sim.name, sim.arguments) == ("sim", "gap_monitor_sim", ("--scenario", "demo"))
+
+
+def test_default_params_file_is_the_shipped_config():
+    assert Path(default_params_file()).read_text() == (REPO / "config" / "monitor.yaml").read_text()
