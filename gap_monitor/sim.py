@@ -204,15 +204,15 @@ class SimRig:
 
     def render(self, tick: Tick) -> Sample:
         renderers: dict[str, Callable[[float], Sample]] = {
-            "camera": self._camera,
-            "depth": self._depth,
-            "imu": self._imu,
-            "joints": self._joints,
-            "wrench": self._wrench,
+            "camera": self.camera,
+            "depth": self.depth,
+            "imu": self.imu,
+            "joints": self.joints,
+            "wrench": self.wrench,
         }
         return renderers[tick.stream](tick.t_s)
 
-    def _camera(self, t_s: float) -> ImageSample:
+    def camera(self, t_s: float) -> ImageSample:
         img = self._view(self._texture, t_s)
         rng = self._rngs["camera"]
         for f in self.scenario.active("camera", t_s):
@@ -227,7 +227,7 @@ class SimRig:
         img[row0::4][: noise.shape[0]] = np.clip(rows.astype(np.int16) + noise[: rows.shape[0]], 0, 255)
         return ImageSample("rgb8", img)
 
-    def _depth(self, t_s: float) -> ImageSample:
+    def depth(self, t_s: float) -> ImageSample:
         metres = self._view(self._depth_scene, t_s)
         rng = self._rngs["depth"]
         mm = (metres * 1000.0).astype(np.uint16)
@@ -239,7 +239,7 @@ class SimRig:
         mm[holes] = 0
         return ImageSample("16UC1", mm)
 
-    def _imu(self, t_s: float) -> ImuSample:
+    def imu(self, t_s: float) -> ImuSample:
         rng = self._rngs["imu"]
         accel_sigma, gyro_sigma = 0.02, 0.002
         gyro_bias = np.zeros(3)
@@ -257,7 +257,7 @@ class SimRig:
         gyro = np.array([0.0, 0.0, w]) + gyro_bias + rng.normal(0.0, gyro_sigma, 3)
         return ImuSample(accel, gyro)
 
-    def _joints(self, t_s: float) -> JointSample:
+    def joints(self, t_s: float) -> JointSample:
         rng = self._rngs["joints"]
         arg = 2 * math.pi * self._joint_freq * t_s + self._joint_phase
         pos = self._joint_center + self._joint_amp * np.sin(arg)
@@ -268,7 +268,7 @@ class SimRig:
         effort = 8.0 * np.cos(pos) + rng.normal(0.0, 0.05, 7)
         return JointSample(JOINT_NAMES, pos, vel, effort)
 
-    def _wrench(self, t_s: float) -> WrenchSample:
+    def wrench(self, t_s: float) -> WrenchSample:
         rng = self._rngs["wrench"]
         # Tool weight plus a contact every 4 s lasting 1 s (a press of up to 15 N).
         phase = t_s % 4.0

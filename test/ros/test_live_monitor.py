@@ -8,6 +8,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -32,7 +33,7 @@ NS = 1_000_000_000
 CONFIG = REPO / "config" / "monitor.yaml"
 
 
-def write_scenario(tmp_path: Path, faults: list[dict], duration: float) -> Path:
+def write_scenario(tmp_path: Path, faults: list[dict[str, Any]], duration: float) -> Path:
     path = tmp_path / "scenario.yaml"
     path.write_text(yaml.safe_dump({"name": "test", "duration_s": duration, "seed": 3, "faults": faults}))
     return path

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,7 +17,7 @@ from gap_monitor.core.config import (
 REPO = Path(__file__).resolve().parents[2]
 
 
-def write_params(tmp_path: Path, params: dict, node: str = "gap_monitor") -> Path:
+def write_params(tmp_path: Path, params: dict[str, Any], node: str = "gap_monitor") -> Path:
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({node: {"ros__parameters": params}}))
     return path

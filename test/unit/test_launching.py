@@ -16,6 +16,7 @@ def test_default_monitor_node_spec():
         "",
     )
     params_file, overrides = node.parameters
+    assert isinstance(params_file, str)
     assert Path(params_file).name == "monitor.yaml"
     assert Path(params_file).is_file()
     # The file names the node the spec starts, so its parameters reach it.

@@ -7,7 +7,7 @@ import pytest
 
 from gap_monitor.core.config import ConfigError
 from gap_monitor.scenario import Fault, Scenario, load_scenario, scenario_from_mapping
-from gap_monitor.sim import RigSettings, Scheduler, SimRig, Tick, yaw, yaw_rate
+from gap_monitor.sim import RigSettings, Scheduler, SimRig, yaw, yaw_rate
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = RigSettings(width=160, height=120)
@@ -54,18 +54,18 @@ def test_drop_until_skips_overdue_messages():
 
 
 def test_same_seed_same_content_different_seed_different():
-    a = SimRig(SMALL, Scenario(seed=1)).render(Tick("camera", 0, 0.5))
-    b = SimRig(SMALL, Scenario(seed=1)).render(Tick("camera", 0, 0.5))
-    c = SimRig(SMALL, Scenario(seed=2)).render(Tick("camera", 0, 0.5))
+    a = SimRig(SMALL, Scenario(seed=1)).camera(0.5)
+    b = SimRig(SMALL, Scenario(seed=1)).camera(0.5)
+    c = SimRig(SMALL, Scenario(seed=2)).camera(0.5)
     assert np.array_equal(a.pixels, b.pixels)
     assert not np.array_equal(a.pixels, c.pixels)
 
 
 def test_camera_faults_darken_and_blur():
-    t = Tick("camera", 0, 1.0)
-    clean = rig_with().render(t).pixels
-    dark = rig_with(Fault("lighting_gain", "camera", 0.5, 1.0, {"gain": 0.3})).render(t).pixels
-    blurred = rig_with(Fault("blur", "camera", 0.5, 1.0, {"sigma_px": 4.0})).render(t).pixels
+    t = 1.0
+    clean = rig_with().camera(t).pixels
+    dark = rig_with(Fault("lighting_gain", "camera", 0.5, 1.0, {"gain": 0.3})).camera(t).pixels
+    blurred = rig_with(Fault("blur", "camera", 0.5, 1.0, {"sigma_px": 4.0})).camera(t).pixels
     assert clean.shape == (120, 160, 3) and clean.dtype == np.uint8
     assert dark.mean() == pytest.approx(0.3 * clean.mean(), rel=0.05)
 
@@ -74,23 +74,23 @@ def test_camera_faults_darken_and_blur():
 
     assert sharpness(blurred) < 0.4 * sharpness(clean)  # sensor noise stays sharp
     # Faults are windowed: outside them the image is the clean one again.
-    after = rig_with(Fault("lighting_gain", "camera", 0.0, 0.5, {"gain": 0.3})).render(t).pixels
+    after = rig_with(Fault("lighting_gain", "camera", 0.0, 0.5, {"gain": 0.3})).camera(t).pixels
     assert after.mean() == pytest.approx(clean.mean(), rel=0.02)
 
 
 def test_depth_is_millimetres_with_holes_and_dropout():
-    t = Tick("depth", 0, 1.0)
-    depth = SimRig(SMALL).render(t)
+    t = 1.0
+    depth = SimRig(SMALL).depth(t)
     assert depth.encoding == "16UC1" and depth.pixels.dtype == np.uint16
     valid = depth.pixels[depth.pixels > 0]
     assert 500 < np.median(valid) < 3000
     assert 0.01 < np.mean(depth.pixels == 0) < 0.06
-    dropped = rig_with(Fault("depth_dropout", "depth", 0.0, 2.0, {"fraction": 0.5})).render(t).pixels
+    dropped = rig_with(Fault("depth_dropout", "depth", 0.0, 2.0, {"fraction": 0.5})).depth(t).pixels
     assert 0.45 < np.mean(dropped == 0) < 0.6
 
 
 def _imu_series(rig: SimRig, t0: float, n: int) -> tuple[np.ndarray, np.ndarray]:
-    samples = [rig.render(Tick("imu", i, t0 + i / 400)) for i in range(n)]
+    samples = [rig.imu(t0 + i / 400) for i in range(n)]
     return np.array([s.accel for s in samples]), np.array([s.gyro for s in samples])
 
 
@@ -112,8 +112,8 @@ def test_gyro_is_the_yaw_rate_and_the_image_moves_with_it():
     assert gyro[0, 2] == pytest.approx(yaw_rate(1.0), abs=0.01)
     # Image shift between two frames equals focal * change in yaw (sign: scene moves against yaw).
     t0, t1 = 2.0, 2.0 + 1 / 30
-    a = cv2.cvtColor(rig.render(Tick("camera", 0, t0)).pixels, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    b = cv2.cvtColor(rig.render(Tick("camera", 1, t1)).pixels, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    a = cv2.cvtColor(rig.camera(t0).pixels, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    b = cv2.cvtColor(rig.camera(t1).pixels, cv2.COLOR_RGB2GRAY).astype(np.float32)
     window = cv2.createHanningWindow((a.shape[1], a.shape[0]), cv2.CV_32F)
     (dx, dy), _ = cv2.phaseCorrelate(a, b, window)
     expected = rig.settings.focal_px * (yaw(t1) - yaw(t0))
@@ -126,17 +126,16 @@ def test_gyro_is_the_yaw_rate_and_the_image_moves_with_it():
 
 
 def test_joint_and_force_faults():
-    t = Tick("joints", 0, 1.0)
-    clean = rig_with().render(t)
-    moved = rig_with(Fault("joint_out_of_range", "joints", 0.0, 2.0, {"joint": 3, "offset_rad": 1.0})).render(
-        t
-    )
+    t = 1.0
+    clean = rig_with().joints(t)
+    fault = Fault("joint_out_of_range", "joints", 0.0, 2.0, {"joint": 3, "offset_rad": 1.0})
+    moved = rig_with(fault).joints(t)
     assert moved.position[3] - clean.position[3] == pytest.approx(1.0)
     assert np.allclose(np.delete(moved.position, 3), np.delete(clean.position, 3))
     assert len(clean.names) == 7
     drift = rig_with(Fault("force_drift", "wrench", 1.0, 4.0, {"rate_n_per_s": 2.0}))
-    base = SimRig(SMALL).render(Tick("wrench", 0, 0.5)).force[2]
-    later = drift.render(Tick("wrench", 0, 4.5)).force[2]
+    base = SimRig(SMALL).wrench(0.5).force[2]
+    later = drift.wrench(4.5).force[2]
     assert base == pytest.approx(-5.0, abs=0.5)
     assert later == pytest.approx(-5.0 - 2.0 * 3.5, abs=0.5)
 
