@@ -1,0 +1,866 @@
+"""Snapshots: the ring buffer's pre-trigger window plus a post-trigger window, as rosbag2 folders.
+
+A snapshot is a folder `<output_dir>/<UTC time>_<kind>/` (e.g. `20261121T053012Z_novel_condition`)
+holding `metadata.yaml` (rosbag2 metadata, version 8), one `<name>_0.mcap` (profile `ros2`, schemas
+`ros2msg` with full definitions from the ament index, messages `cdr` written as received) and
+`trigger.json`. The triggers are also in the MCAP as metadata records named `gap_monitor.trigger`
+(one per trigger, string values, nested values JSON-encoded) plus one `gap_monitor.snapshot`.
+`ros2 bag info/play`, Foxglove and rosbags open it as it is.
+
+Timeline of one snapshot (times are the owner's clock, integer ns, the same clock that stamps the
+ring buffer's log times)::
+
+    trigger(event, t0)          -> pre-window [t0 - pre_s, t0] copied from the ring buffer now
+    trigger(event2, t1 <= end)  -> the same snapshot: end = max(end, t1 + post_s), capped at
+                                   t0 + max_post_s; both triggers recorded
+    poll(now)                   -> collects what was pushed since the last poll (O(new messages));
+                                   when now >= end, hands the snapshot to the writer thread
+
+Cooldown counts from the end of the previous snapshot's post window; the rate limit counts new
+snapshots started in the last hour. If the clock jumps back by more than a second (sim time
+restarted), both start afresh and an open snapshot is written as it is (marked truncated).
+
+Ring buffer requirement: every non-latched topic must hold at least `pre_s` seconds (its
+`window_s`, and `total_bytes` for its data rate); see `check_ring_buffer`. The post-window only
+needs the buffer to hold what arrives between two polls, because `poll` collects incrementally.
+Collected messages are referenced (not copied) until written, so while a snapshot is collected
+or queued, memory grows by its payload size on top of the ring buffer's budget.
+
+Files are written on one background thread into `<name>.tmp-XXXXXXXX/`, fsynced (files and
+folder), then renamed to `<name>/`, so a folder without the `.tmp-` suffix is always complete;
+temporary leftovers (from a crash or SIGKILL) are removed when a writer starts. Quotas are
+checked before each write; a full disk or any OSError while writing removes the temporary
+folder and stops capture with a diagnostic (see `status()`); nothing is raised to the caller.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import json
+import math
+import os
+import queue
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+from mcap.writer import CompressionType, Writer
+
+from gap_monitor import __version__
+from gap_monitor.core.msgdefs import (
+    MessageDefinitionNotFoundError,
+    message_definition,
+    normalize_type,
+    type_description_hash,
+)
+from gap_monitor.core.ring_buffer import BufferedMessage, RingBuffer, TopicInfo
+
+__all__ = [
+    "COMPRESSIONS",
+    "ON_QUOTA",
+    "OutputDirError",
+    "SnapshotSettings",
+    "SnapshotStatus",
+    "SnapshotWriter",
+    "TriggerResult",
+    "check_ring_buffer",
+]
+
+COMPRESSIONS = ("none", "lz4", "zstd")
+ON_QUOTA = ("delete_oldest", "stop")
+TMP_MARK = ".tmp-"
+METADATA_VERSION = 8  # string offered_qos_profiles; read by Humble, Jazzy and rosbags
+TRIGGER_RECORD = "gap_monitor.trigger"
+SNAPSHOT_RECORD = "gap_monitor.snapshot"
+
+_NAME_RE = re.compile(r"^\d{8}T\d{6}Z_[a-z0-9_]+$")
+_TMP_RE = re.compile(r"^\d{8}T\d{6}Z_[a-z0-9_]+\.tmp-[A-Za-z0-9_]+$")
+_HOUR_NS = 3600 * 10**9
+_CLOCK_JUMP_NS = 10**9
+_CHUNK_BYTES = 4 * 1024 * 1024
+_WRITE_BUFFER_BYTES = 1024 * 1024
+_COMPRESSION_MODULE = {"lz4": "lz4.frame", "zstd": "zstandard"}
+_COMPRESSION_TYPE = {
+    "none": CompressionType.NONE,
+    "lz4": CompressionType.LZ4,
+    "zstd": CompressionType.ZSTD,
+}
+
+
+class OutputDirError(OSError):
+    """The snapshot output directory cannot be created or written; the message says why."""
+
+
+@dataclass(frozen=True)
+class SnapshotSettings:
+    """Where and how snapshots are written, and the limits that protect the disk.
+
+    Attributes:
+        output_dir: folder that receives one sub-folder per snapshot.
+        pre_s: seconds before the trigger, taken from the ring buffer.
+        post_s: seconds after the (last) trigger.
+        compression: MCAP chunk compression: 'none', 'lz4' or 'zstd'.
+        cooldown_s: no new snapshot starts until this long after the previous one's post window
+            closed (triggers inside an open post window extend it instead).
+        max_per_hour: at most this many new snapshots start in any sliding hour.
+        quota_bytes: total size of the snapshots kept in output_dir.
+        quota_count: number of snapshots kept in output_dir.
+        min_free_bytes: free disk space to leave after writing a snapshot.
+        on_quota: 'delete_oldest' (make room by deleting the oldest snapshots) or 'stop'
+            (stop capturing, keep what is there).
+        max_post_s: extensions never push the end beyond first trigger + max_post_s.
+    """
+
+    output_dir: Path
+    pre_s: float = 10.0
+    post_s: float = 5.0
+    compression: str = "lz4"
+    cooldown_s: float = 30.0
+    max_per_hour: int = 20
+    quota_bytes: int = 10 * 1024**3
+    quota_count: int = 200
+    min_free_bytes: int = 1024**3
+    on_quota: str = "delete_oldest"
+    max_post_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.output_dir, (str, os.PathLike)) or not str(self.output_dir):
+            _bad("output_dir", self.output_dir, "a non-empty path")
+        object.__setattr__(self, "output_dir", Path(self.output_dir))
+        for name in ("pre_s", "post_s", "cooldown_s", "max_post_s"):
+            value = getattr(self, name)
+            if not _is_number(value) or value < 0:
+                _bad(name, value, "a number of seconds >= 0")
+        if self.pre_s + self.post_s <= 0:
+            _bad("pre_s", self.pre_s, "pre_s + post_s > 0 (a snapshot needs a window)")
+        if self.max_post_s < self.post_s:
+            _bad("max_post_s", self.max_post_s, f"a value >= post_s ({self.post_s})")
+        if self.compression not in COMPRESSIONS:
+            _bad("compression", self.compression, ", ".join(repr(c) for c in COMPRESSIONS))
+        if self.on_quota not in ON_QUOTA:
+            _bad("on_quota", self.on_quota, ", ".join(repr(c) for c in ON_QUOTA))
+        for name in ("max_per_hour", "quota_bytes", "quota_count"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                _bad(name, value, "an integer >= 1")
+        if not _is_int(self.min_free_bytes) or self.min_free_bytes < 0:
+            _bad("min_free_bytes", self.min_free_bytes, "an integer >= 0")
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    """What `trigger` did.
+
+    `outcome` is 'started' (a new snapshot), 'extended' (joined the snapshot whose post window is
+    open), or a rejection: 'cooldown', 'rate', 'stopped' (capture stopped: quota or disk) or
+    'closed'. `path` is the planned final folder when accepted.
+    """
+
+    outcome: str
+    path: Path | None
+    reason: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome in ("started", "extended")
+
+
+@dataclass(frozen=True)
+class SnapshotStatus:
+    """A point-in-time view for diagnostics."""
+
+    snapshots_written: int  # by this writer since it started
+    snapshots_on_disk: int  # complete snapshot folders in output_dir
+    bytes_used: int  # their total size
+    quota_bytes: int
+    quota_count: int
+    collecting: bool  # a snapshot's post window is open
+    queued: int  # snapshots finalised and not yet written
+    triggers_rejected: int
+    last_trigger: dict[str, Any] | None
+    last_path: Path | None
+    last_error: str | None
+    capture_stopped: bool
+    stopped_reason: str | None
+
+
+def check_ring_buffer(settings: SnapshotSettings, ring_buffer: RingBuffer) -> list[str]:
+    """Problems that would make snapshots shorter than `pre_s` (empty when none)."""
+    return [
+        f"topic {info.topic}: window_s {info.window_s:g} < pre_s {settings.pre_s:g}"
+        for info in ring_buffer.topics().values()
+        if not info.latched and info.window_s < settings.pre_s
+    ]
+
+
+@dataclass
+class _Collecting:
+    name: str
+    path: Path
+    first_ns: int
+    start_ns: int
+    end_ns: int
+    after_seq: int
+    messages: list[BufferedMessage]
+    triggers: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Job:
+    name: str
+    path: Path
+    start_ns: int
+    end_ns: int
+    truncated: bool
+    messages: list[BufferedMessage]
+    topics: dict[str, TopicInfo]
+    triggers: list[dict[str, Any]]
+
+
+class _RefusedError(Exception):
+    """A snapshot is not written because of a quota; `stop` says whether capture stops."""
+
+    def __init__(self, reason: str, stop: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stop = stop
+
+
+class SnapshotWriter:
+    """Turns triggers into snapshot folders; see the module docstring for the timeline.
+
+    Args:
+        settings: validated `SnapshotSettings`.
+        ring_buffer: the buffer the messages come from (its log times use the same clock).
+        clock: integer-ns time used when `trigger`/`poll`/`close` get no `now_ns`.
+
+    Raises:
+        OutputDirError: output_dir cannot be created or written (the message names the path).
+        ValueError: the chosen compression's Python module is not installed.
+
+    `trigger`, `poll` and `status` are thread-safe, never write files and never raise for
+    disk problems; writing happens on one background thread. Call `close()` at shutdown.
+    """
+
+    def __init__(
+        self,
+        settings: SnapshotSettings,
+        ring_buffer: RingBuffer,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        module = _COMPRESSION_MODULE.get(settings.compression)
+        if module is not None and importlib.util.find_spec(module.split(".")[0]) is None:
+            raise ValueError(
+                f"compression: {settings.compression!r} needs the Python module {module!r}, "
+                "which is not installed; install it or use another compression"
+            )
+        self._settings = settings
+        self._buffer = ring_buffer
+        self._clock = clock
+        self._dir = settings.output_dir
+        self._prepare_dir()
+
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._collecting: _Collecting | None = None
+        self._last_end_ns: int | None = None
+        self._last_now: int | None = None
+        self._starts: deque[int] = deque()
+        self._reserved: set[str] = set()
+        self._queued = 0
+        self._closed = False
+        self._written = 0
+        self._rejected = 0
+        self._last_trigger: dict[str, Any] | None = None
+        self._last_path: Path | None = None
+        self._last_error: str | None = None
+        self._stopped_reason: str | None = None
+        self._on_disk: list[tuple[str, int]] = self._scan()  # oldest first
+
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="gap_monitor-snapshot-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def settings(self) -> SnapshotSettings:
+        return self._settings
+
+    def trigger(self, event: Mapping[str, Any], now_ns: int | None = None) -> TriggerResult:
+        """Start a snapshot for `event` (kind, reason, time, source, details...), or extend the
+        one whose post window is open, or say why not. Cheap: copies references only."""
+        now = self._clock() if now_ns is None else now_ns
+        s = self._settings
+        with self._lock:
+            if self._closed:
+                return self._reject("closed", "the snapshot writer is closed")
+            record = {"trigger_ns": now, "event": dict(event)}
+            self._last_trigger = dict(event)
+            self._check_clock(now)
+            self._advance(now)
+            current = self._collecting
+            if current is not None:
+                current.triggers.append(record)
+                cap = current.first_ns + _ns(s.max_post_s)
+                current.end_ns = min(max(current.end_ns, now + _ns(s.post_s)), cap)
+                return TriggerResult(
+                    "extended", current.path, f"joined {current.name}; ends at {current.end_ns}"
+                )
+            if self._stopped_reason is not None:
+                return self._reject("stopped", f"capture stopped: {self._stopped_reason}")
+            if self._last_end_ns is not None and now < self._last_end_ns + _ns(s.cooldown_s):
+                wait = (self._last_end_ns + _ns(s.cooldown_s) - now) / 1e9
+                return self._reject("cooldown", f"cooldown_s {s.cooldown_s:g}: {wait:.3g} s left")
+            while self._starts and self._starts[0] <= now - _HOUR_NS:
+                self._starts.popleft()
+            if len(self._starts) >= s.max_per_hour:
+                return self._reject("rate", f"max_per_hour {s.max_per_hour} snapshots already started")
+            if s.on_quota == "stop" and (over := self._over_quota(1, 1)):
+                self._stopped_reason = f"quota reached ({over}); on_quota is 'stop'"
+                return self._reject("stopped", f"capture stopped: {self._stopped_reason}")
+
+            name = self._unique_name(now, event.get("kind", "trigger"))
+            start = now - _ns(s.pre_s)
+            # Unsorted: sorting happens on the writer thread, off the caller's path.
+            messages, seq = self._buffer.collect(start, now, include_latched=False, ordered=False)
+            self._collecting = _Collecting(
+                name=name,
+                path=self._dir / name,
+                first_ns=now,
+                start_ns=start,
+                end_ns=now + _ns(s.post_s),
+                after_seq=seq,
+                messages=messages,
+                triggers=[record],
+            )
+            self._reserved.add(name)
+            self._starts.append(now)
+            self._advance(now)  # post_s == 0: hand it over at once
+            return TriggerResult("started", self._dir / name, f"snapshot {name} started")
+
+    def poll(self, now_ns: int | None = None) -> None:
+        """Collect newly buffered messages into the open snapshot and hand it to the writer
+        thread once its post window has ended. Call periodically (e.g. 10 Hz, at least 1 Hz)."""
+        now = self._clock() if now_ns is None else now_ns
+        with self._lock:
+            self._check_clock(now)
+            self._advance(now)
+
+    def status(self) -> SnapshotStatus:
+        """Counts, quota use, last trigger/error and the capture-stopped flag."""
+        with self._lock:
+            return SnapshotStatus(
+                snapshots_written=self._written,
+                snapshots_on_disk=len(self._on_disk),
+                bytes_used=sum(size for _, size in self._on_disk),
+                quota_bytes=self._settings.quota_bytes,
+                quota_count=self._settings.quota_count,
+                collecting=self._collecting is not None,
+                queued=self._queued,
+                triggers_rejected=self._rejected,
+                last_trigger=None if self._last_trigger is None else dict(self._last_trigger),
+                last_path=self._last_path,
+                last_error=self._last_error,
+                capture_stopped=self._stopped_reason is not None,
+                stopped_reason=self._stopped_reason,
+            )
+
+    def resume(self) -> None:
+        """Clear a capture stop (e.g. after an operator freed disk space); usage is rescanned."""
+        with self._lock:
+            self._stopped_reason = None
+            self._on_disk = self._scan()
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait until every finalised snapshot is written (an open post window is not forced).
+        Returns False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._queued == 0, timeout_s)
+
+    def close(self, now_ns: int | None = None, timeout_s: float | None = None) -> None:
+        """Write an open snapshot as it is (marked truncated), finish queued writes, stop the
+        thread. Further triggers are rejected with outcome 'closed'."""
+        now = self._clock() if now_ns is None else now_ns
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            current = self._collecting
+            if current is not None:
+                self._advance(now)
+                if self._collecting is not None:
+                    self._collecting.end_ns = max(self._collecting.start_ns, now)
+                    self._finalise(truncated=True)
+        self._jobs.put(None)
+        self._thread.join(timeout_s)
+
+    # -- trigger-side internals (lock held) -----------------------------------------------------
+
+    def _reject(self, outcome: str, reason: str) -> TriggerResult:
+        self._rejected += 1
+        return TriggerResult(outcome, None, reason)
+
+    def _check_clock(self, now: int) -> None:
+        # A clock jumping back (sim time restarted, bag looped) would hold cooldown and rate
+        # limits for the length of the jump; start them afresh and close the open snapshot.
+        last = self._last_now
+        if last is not None and now < last - _CLOCK_JUMP_NS:
+            if self._collecting is not None:
+                self._finalise(truncated=True)
+            self._last_end_ns = None
+            self._starts.clear()
+            last = None
+        self._last_now = now if last is None else max(last, now)
+
+    def _advance(self, now: int) -> None:
+        current = self._collecting
+        if current is None:
+            return
+        new, current.after_seq = self._buffer.collect(
+            current.start_ns,
+            None,
+            after_seq=current.after_seq,
+            include_latched=False,
+            ordered=False,
+        )
+        current.messages.extend(new)
+        if now >= current.end_ns:
+            self._finalise(truncated=False)
+
+    def _finalise(self, truncated: bool) -> None:
+        current = self._collecting
+        assert current is not None
+        self._collecting = None
+        self._last_end_ns = current.end_ns
+        start, end = current.start_ns, current.end_ns
+        latched = self._buffer.latched_messages()
+        # Latched messages may be hours old; stamping them at the window start keeps the bag's
+        # duration to the window (and plays them first). publish_time keeps the original time.
+        clamped = [m._replace(log_time_ns=min(max(m.log_time_ns, start), end)) for m in latched]
+        job = _Job(
+            name=current.name,
+            path=current.path,
+            start_ns=start,
+            end_ns=end,
+            truncated=truncated,
+            messages=clamped + current.messages,  # filtered and sorted on the writer thread
+            topics=self._buffer.topics(),
+            triggers=current.triggers,
+        )
+        self._queued += 1
+        self._jobs.put(job)
+
+    def _unique_name(self, now_ns: int, kind: object) -> str:
+        stamp = datetime.fromtimestamp(now_ns // 10**9, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        safe = re.sub(r"[^a-z0-9_]+", "_", str(kind).lower()).strip("_")[:48] or "trigger"
+        base = f"{stamp}_{safe}"
+        taken = self._reserved | {n for n, _ in self._on_disk}
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        return name
+
+    def _over_quota(self, extra_bytes: int, extra_count: int) -> str:
+        """Why the kept snapshots plus the extra ones exceed a quota ("" when they do not)."""
+        s = self._settings
+        count = len(self._on_disk)
+        used = sum(size for _, size in self._on_disk)
+        if count + extra_count > s.quota_count:
+            return f"{count} + {extra_count} snapshots > quota_count {s.quota_count}"
+        if used + extra_bytes > s.quota_bytes:
+            return f"{used} + {extra_bytes} bytes > quota_bytes {s.quota_bytes}"
+        return ""
+
+    # -- writer thread ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                self._write(job)
+            except Exception as err:  # keep the thread alive for the next snapshot
+                with self._lock:
+                    self._last_error = f"snapshot {job.name} failed: {type(err).__name__}: {err}"
+            finally:
+                with self._idle:
+                    self._queued -= 1
+                    self._reserved.discard(job.name)
+                    self._idle.notify_all()
+
+    def _write(self, job: _Job) -> None:
+        job.messages = sorted(
+            (m for m in job.messages if job.start_ns <= m.log_time_ns <= job.end_ns),
+            key=lambda m: (m.log_time_ns, m.seq),
+        )
+        # Uncompressed payload plus MCAP record and index bytes (~50 per message) and the
+        # schemas, metadata.yaml and trigger.json: an upper bound for 'none', loose for lz4.
+        estimate = sum(len(m.data) + 64 for m in job.messages) + 64 * 1024
+        try:
+            self._make_room(estimate)
+        except _RefusedError as refused:
+            with self._lock:
+                self._last_error = f"snapshot {job.name} not written: {refused.reason}"
+                if refused.stop:
+                    self._stopped_reason = refused.reason
+            return
+        except OSError as err:
+            self._stop(job.name, err)
+            return
+        definitions, problems = _definitions({_type_name(t.msgtype) for t in job.topics.values()})
+        if problems:
+            with self._lock:
+                self._last_error = f"snapshot {job.name}: schema left empty: {'; '.join(problems)}"
+        tmp: Path | None = None
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=job.name + TMP_MARK, dir=self._dir))
+            size = _write_snapshot_files(tmp, job, self._settings, definitions)
+            final = _free_path(job.path)  # someone else may have made the planned folder
+            tmp.rename(final)
+            tmp = None
+            _fsync_dir(self._dir)
+        except OSError as err:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            self._stop(job.name, err)
+            return
+        except Exception as err:  # a bug must not kill the writer thread or leave a temp folder
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            with self._lock:
+                self._last_error = f"snapshot {job.name} failed: {type(err).__name__}: {err}"
+            return
+        with self._lock:
+            if all(n != final.name for n, _ in self._on_disk):  # resume() may have rescanned
+                self._on_disk.append((final.name, size))
+                self._on_disk.sort()
+            self._written += 1
+            self._last_path = final
+        self._after_write(final.name)
+
+    def _make_room(self, estimate: int) -> None:
+        """Delete the oldest snapshots (or refuse) so one of `estimate` bytes fits the quotas."""
+        s = self._settings
+        if estimate > s.quota_bytes:
+            raise _RefusedError(f"its size (~{estimate} bytes) exceeds quota_bytes {s.quota_bytes}", False)
+        while True:
+            with self._lock:
+                over = self._over_quota(estimate, 1)
+                ours = sum(size for _, size in self._on_disk)
+                oldest = self._on_disk[0][0] if self._on_disk else None
+            free = shutil.disk_usage(self._dir).free
+            if free - estimate < s.min_free_bytes:
+                if free + ours - estimate < s.min_free_bytes:
+                    # Deleting every snapshot would not help: the disk is full of other data.
+                    raise _RefusedError(
+                        f"{free} bytes free on {self._dir}, need {estimate} + min_free_bytes "
+                        f"{s.min_free_bytes}",
+                        True,
+                    )
+                over = over or f"{free} bytes free, min_free_bytes {s.min_free_bytes}"
+            if not over:
+                return
+            if s.on_quota == "stop" or oldest is None:
+                raise _RefusedError(f"quota reached ({over}); on_quota is {s.on_quota!r}", True)
+            self._delete(oldest)
+
+    def _after_write(self, newest: str) -> None:
+        # The estimate is uncompressed, but folder overhead can still tip the total over.
+        while True:
+            with self._lock:
+                over = self._over_quota(0, 0)
+                oldest = self._on_disk[0][0] if self._on_disk else None
+            if not over:
+                return
+            if self._settings.on_quota == "stop" or oldest is None or oldest == newest:
+                with self._lock:
+                    self._stopped_reason = f"quota reached ({over}); on_quota is {self._settings.on_quota!r}"
+                return
+            self._delete(oldest)
+
+    def _delete(self, name: str) -> None:
+        shutil.rmtree(self._dir / name, ignore_errors=True)
+        with self._lock:
+            self._on_disk = [(n, size) for n, size in self._on_disk if n != name]
+
+    def _stop(self, name: str, err: OSError) -> None:
+        code = errno.errorcode.get(err.errno or 0, "")
+        where = f" ({err.filename})" if err.filename else ""
+        reason = (
+            f"writing snapshot {name} failed: {code + ' ' if code else ''}"
+            f"{err.strerror or err}{where}; the partial snapshot was removed"
+        )
+        with self._lock:
+            self._last_error = reason
+            self._stopped_reason = reason
+
+    # -- output directory ---------------------------------------------------------------------
+
+    def _prepare_dir(self) -> None:
+        path = self._dir
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = Path(tempfile.mkstemp(prefix=".gap_monitor-probe-", dir=path)[1])
+            try:
+                with probe.open("wb") as f:
+                    f.write(b"probe")
+                    f.flush()
+                    os.fsync(f.fileno())
+            finally:
+                probe.unlink()
+        except OSError as err:
+            raise OutputDirError(
+                f"snapshot output_dir {str(path)!r} is not a writable directory: {err.strerror or err}"
+            ) from err
+        for child in path.iterdir():
+            if _TMP_RE.match(child.name) and child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+
+    def _scan(self) -> list[tuple[str, int]]:
+        found = []
+        for child in self._dir.iterdir():
+            if _NAME_RE.match(child.name) and child.is_dir():
+                found.append((child.name, _folder_size(child)))
+        return sorted(found)
+
+
+# -- file writing (module level so tests can patch `_open_output`) -------------------------------
+
+
+def _open_output(path: Path) -> IO[bytes]:
+    return path.open("xb", buffering=_WRITE_BUFFER_BYTES)
+
+
+def _write_snapshot_files(
+    folder: Path, job: _Job, settings: SnapshotSettings, definitions: Mapping[str, str]
+) -> int:
+    """Write the MCAP, metadata.yaml and trigger.json into `folder`, fsynced; return bytes.
+
+    `definitions` maps each normalized type to its concatenated ros2msg text ("" if unknown)."""
+    mcap_name = f"{job.name}_0.mcap"
+    topics = job.topics
+    types = {name: _type_name(info.msgtype) for name, info in topics.items()}
+    hashes = {t: _safe_hash(t) for t in set(types.values())}
+    counts = dict.fromkeys(topics, 0)
+    for m in job.messages:
+        counts[m.topic] = counts.get(m.topic, 0) + 1
+    if job.messages:
+        first = job.messages[0].log_time_ns
+        duration = job.messages[-1].log_time_ns - first
+    else:
+        first, duration = job.start_ns, 0
+
+    bag_info: dict[str, Any] = {
+        "version": METADATA_VERSION,
+        "storage_identifier": "mcap",
+        "duration": {"nanoseconds": duration},
+        "starting_time": {"nanoseconds_since_epoch": first},
+        "message_count": len(job.messages),
+        "topics_with_message_count": [
+            {
+                "topic_metadata": {
+                    "name": name,
+                    "type": types[name],
+                    "serialization_format": "cdr",
+                    "offered_qos_profiles": info.offered_qos_profiles,
+                    "type_description_hash": hashes[types[name]],
+                },
+                "message_count": counts[name],
+            }
+            for name, info in topics.items()
+        ],
+        "compression_format": "",
+        "compression_mode": "",
+        "relative_file_paths": [mcap_name],
+        "files": [
+            {
+                "path": mcap_name,
+                "starting_time": {"nanoseconds_since_epoch": first},
+                "duration": {"nanoseconds": duration},
+                "message_count": len(job.messages),
+            }
+        ],
+        "custom_data": {
+            "gap_monitor.snapshot": job.name,
+            "gap_monitor.triggers": json.dumps(job.triggers, default=_json_default),
+        },
+        "ros_distro": os.environ.get("ROS_DISTRO", ""),
+    }
+    summary = {
+        "snapshot": job.name,
+        "start_ns": job.start_ns,
+        "end_ns": job.end_ns,
+        "pre_s": settings.pre_s,
+        "post_s": settings.post_s,
+        "truncated": job.truncated,
+        "message_count": len(job.messages),
+        "triggers": job.triggers,
+    }
+
+    with _open_output(folder / mcap_name) as stream:
+        writer = Writer(stream, chunk_size=_CHUNK_BYTES, compression=_COMPRESSION_TYPE[settings.compression])
+        writer.start(profile="ros2", library=f"gap_monitor/{__version__}")
+        schema_ids: dict[str, int] = {}
+        for msgtype in sorted(set(types.values())):
+            schema_ids[msgtype] = writer.register_schema(
+                name=msgtype, encoding="ros2msg", data=definitions.get(msgtype, "").encode()
+            )
+        channel_ids = {
+            name: writer.register_channel(
+                topic=name,
+                message_encoding="cdr",
+                schema_id=schema_ids[types[name]],
+                metadata={
+                    "offered_qos_profiles": info.offered_qos_profiles,
+                    "topic_type_hash": hashes[types[name]],
+                },
+            )
+            for name, info in topics.items()
+        }
+        sequence = dict.fromkeys(topics, 0)
+        for m in job.messages:
+            sequence[m.topic] += 1
+            writer.add_message(
+                channel_id=channel_ids[m.topic],
+                log_time=m.log_time_ns,
+                data=m.data,
+                publish_time=m.publish_time_ns,
+                sequence=sequence[m.topic],
+            )
+        for index, trig in enumerate(job.triggers):
+            record = {str(k): _as_text(v) for k, v in trig["event"].items()}
+            record["snapshot.trigger_ns"] = str(trig["trigger_ns"])
+            record["snapshot.trigger_index"] = str(index)
+            writer.add_metadata(TRIGGER_RECORD, record)
+        writer.add_metadata(
+            SNAPSHOT_RECORD,
+            {k: _as_text(v) for k, v in summary.items() if k != "triggers"}
+            | {"trigger_count": str(len(job.triggers))},
+        )
+        # rosbag2's MCAP plugin reads this when a single .mcap is opened without the folder.
+        writer.add_metadata("rosbag2", {"serialized_metadata": yaml.safe_dump(bag_info, sort_keys=False)})
+        writer.finish()
+        stream.flush()
+        os.fsync(stream.fileno())
+
+    _write_synced(
+        folder / "metadata.yaml",
+        yaml.safe_dump({"rosbag2_bagfile_information": bag_info}, sort_keys=False).encode(),
+    )
+    _write_synced(
+        folder / "trigger.json",
+        json.dumps(summary, indent=2, default=_json_default).encode() + b"\n",
+    )
+    _fsync_dir(folder)
+    return _folder_size(folder)
+
+
+def _free_path(path: Path) -> Path:
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}_{n}")
+    return candidate
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with _open_output(path) as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        if err.errno != errno.EINVAL:  # some filesystems cannot fsync a directory
+            raise
+    finally:
+        os.close(fd)
+
+
+def _folder_size(path: Path) -> int:
+    total = 0
+    for child in path.rglob("*"):
+        try:
+            if child.is_file():
+                total += child.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def _type_name(msgtype: str) -> str:
+    try:
+        return normalize_type(msgtype)
+    except ValueError:
+        return msgtype
+
+
+def _definitions(msgtypes: set[str]) -> tuple[dict[str, str], list[str]]:
+    """Definitions by type, and the problems for those left empty: the data are still worth
+    keeping, and readers report the empty schema of that one type only."""
+    found: dict[str, str] = {}
+    problems: list[str] = []
+    for msgtype in sorted(msgtypes):
+        try:
+            found[msgtype] = message_definition(msgtype)
+        except (MessageDefinitionNotFoundError, ValueError) as err:
+            found[msgtype] = ""
+            problems.append(str(err))
+    return found, problems
+
+
+def _safe_hash(msgtype: str) -> str:
+    try:
+        return type_description_hash(msgtype)
+    except ValueError:
+        return ""
+
+
+def _as_text(value: Any) -> str:
+    """MCAP metadata values are strings: strings as they are, everything else as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays
+        return value.tolist()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def _ns(seconds: float) -> int:
+    return round(seconds * 1e9)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bad(name: str, value: object, allowed: str) -> None:
+    raise ValueError(f"SnapshotSettings.{name}: {value!r} is not allowed; allowed: {allowed}")
