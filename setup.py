@@ -17,7 +17,7 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/config/scenarios", glob("config/scenarios/*.yaml")),
     ],
-    install_requires=["setuptools", "numpy", "pyyaml", "mcap", "lz4", "zstandard"],
+    install_requires=["setuptools", "numpy", "pyyaml", "mcap", "lz4", "zstandard", "rosbags"],
     zip_safe=True,
     maintainer="gap_monitor maintainers",
     maintainer_email="gap-monitor@example.com",

@@ -1,0 +1,508 @@
+"""Decode raw CDR bytes of the sensor messages gap_monitor analyses, without rclpy.
+
+The bytes are what a `raw=True` subscription delivers and what MCAP/rosbag2 store: a 4-byte
+encapsulation header (representation id 0x0000 big-endian or 0x0001 little-endian CDR, then two
+option bytes) followed by the plain (XCDR1) body. Alignment is relative to the body start, and
+float64 aligns to 8. Arrays are numpy views into the input buffer (read-only when it is `bytes`),
+so decoding a 1 MB image copies nothing.
+
+Every malformed or truncated input raises `CdrError` (a ValueError) naming the message type, the
+field and the byte offset; no IndexError or struct.error escapes.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "DECODERS",
+    "SUPPORTED_TYPES",
+    "BoolMsg",
+    "CdrError",
+    "CdrMessage",
+    "CompressedImageMsg",
+    "Header",
+    "ImageMsg",
+    "ImuMsg",
+    "JointStateMsg",
+    "StringMsg",
+    "WrenchStampedMsg",
+    "decode",
+    "decode_bool",
+    "decode_compressed_image",
+    "decode_image",
+    "decode_imu",
+    "decode_joint_state",
+    "decode_string",
+    "decode_wrench_stamped",
+    "header_frame_id",
+    "header_stamp_ns",
+    "is_little_endian",
+]
+
+Buffer: TypeAlias = bytes | bytearray | memoryview
+
+_BODY = 4  # the encapsulation header precedes the body; alignment counts from here
+# Trailing bytes tolerated after the last field: DDS pads payloads to a multiple of 4 (we allow
+# up to 7 in case a writer pads to 8); more than that means the bytes are another message type.
+_MAX_TRAILING = 7
+_NS_PER_S = 1_000_000_000
+
+_LE = {
+    "u32": struct.Struct("<I"),
+    "i32": struct.Struct("<i"),
+    "stamp": struct.Struct("<iI"),
+}
+_BE = {
+    "u32": struct.Struct(">I"),
+    "i32": struct.Struct(">i"),
+    "stamp": struct.Struct(">iI"),
+}
+
+
+class CdrError(ValueError):
+    """The bytes are not a valid CDR serialization of the requested message type."""
+
+
+def _unsupported_encapsulation(data: Buffer) -> CdrError:
+    return CdrError(
+        f"unsupported CDR encapsulation 0x{data[0]:02x}{data[1]:02x} "
+        "(expected 0x0000 CDR_BE or 0x0001 CDR_LE)"
+    )
+
+
+def is_little_endian(data: Buffer) -> bool:
+    """Byte order from the encapsulation header; CdrError for anything but plain CDR."""
+    if len(data) < _BODY:
+        raise CdrError(f"CDR data has {len(data)} bytes, shorter than the 4-byte encapsulation header")
+    if data[0] != 0 or data[1] > 1:
+        raise _unsupported_encapsulation(data)
+    return data[1] == 1
+
+
+def header_stamp_ns(data: Buffer) -> int | None:
+    """Header stamp (sec * 1e9 + nanosec) of a message whose first field is a std_msgs/Header.
+
+    Only the first 12 bytes are read, so this is cheap enough for every received message. Returns
+    None when the bytes are too short to hold a stamp (an empty or header-less message); raises
+    CdrError for an unknown encapsulation. The bytes of a type without a header give a meaningless
+    number: callers must know the type has one.
+    """
+    if len(data) < _BODY + 8:
+        if len(data) >= 2 and (data[0] != 0 or data[1] > 1):
+            raise _unsupported_encapsulation(data)
+        return None
+    packer = _LE["stamp"] if is_little_endian(data) else _BE["stamp"]
+    sec, nanosec = packer.unpack_from(data, _BODY)
+    return int(sec) * _NS_PER_S + int(nanosec)
+
+
+def header_frame_id(data: Buffer) -> str:
+    """The std_msgs/Header frame_id of a message whose first field is a header."""
+    reader = _Reader(data, "std_msgs/msg/Header")
+    try:
+        return reader.header().frame_id
+    except CdrError:
+        raise
+    except (struct.error, IndexError, ValueError, OverflowError) as exc:
+        raise CdrError(f"std_msgs/msg/Header: malformed CDR: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Header:
+    """std_msgs/msg/Header with the stamp as integer nanoseconds."""
+
+    stamp_ns: int
+    frame_id: str
+
+
+@dataclass(frozen=True, eq=False)
+class ImageMsg:
+    """sensor_msgs/msg/Image; `data` is a view of the raw pixel bytes (rows of `step` bytes)."""
+
+    header: Header
+    height: int
+    width: int
+    encoding: str
+    is_bigendian: bool
+    step: int
+    data: NDArray[np.uint8]
+
+    def pixels(self) -> NDArray[np.generic]:
+        """Pixels as an (height, width) or (height, width, channels) view honouring `step`.
+
+        Raises CdrError for an encoding without a fixed pixel layout (e.g. compressed or
+        planar YUV) or when `step`/`data` cannot hold the declared size.
+        """
+        layout = _pixel_layout(self.encoding)
+        if layout is None:
+            raise CdrError(f"sensor_msgs/msg/Image: no pixel layout for encoding {self.encoding!r}")
+        kind, itemsize, channels = layout
+        dtype = np.dtype(f"{'>' if self.is_bigendian else '<'}{kind}{itemsize}")
+        row_bytes = self.width * channels * itemsize
+        if self.step < row_bytes:
+            raise CdrError(
+                f"sensor_msgs/msg/Image: step {self.step} is smaller than width {self.width} x "
+                f"{channels} channel(s) x {itemsize} byte(s) = {row_bytes} ({self.encoding})"
+            )
+        if self.height and self.data.size < (self.height - 1) * self.step + row_bytes:
+            raise CdrError(
+                f"sensor_msgs/msg/Image: {self.data.size} data bytes cannot hold {self.height} rows "
+                f"of step {self.step} ({self.encoding} {self.width}x{self.height})"
+            )
+        shape: tuple[int, ...] = (self.height, self.width)
+        strides: tuple[int, ...] = (self.step, channels * itemsize)
+        if channels > 1:
+            shape += (channels,)
+            strides += (itemsize,)
+        return np.ndarray(shape, dtype=dtype, buffer=self.data, strides=strides)
+
+
+@dataclass(frozen=True, eq=False)
+class CompressedImageMsg:
+    """sensor_msgs/msg/CompressedImage; `data` is a view of the encoded (jpeg/png) bytes."""
+
+    header: Header
+    format: str
+    data: NDArray[np.uint8]
+
+
+@dataclass(frozen=True, eq=False)
+class ImuMsg:
+    """sensor_msgs/msg/Imu; orientation is (x, y, z, w), covariances are 3x3 views."""
+
+    header: Header
+    orientation: NDArray[np.float64]
+    orientation_covariance: NDArray[np.float64]
+    angular_velocity: NDArray[np.float64]
+    angular_velocity_covariance: NDArray[np.float64]
+    linear_acceleration: NDArray[np.float64]
+    linear_acceleration_covariance: NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class JointStateMsg:
+    """sensor_msgs/msg/JointState; the arrays may be empty or shorter than `name`."""
+
+    header: Header
+    name: tuple[str, ...]
+    position: NDArray[np.float64]
+    velocity: NDArray[np.float64]
+    effort: NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class WrenchStampedMsg:
+    """geometry_msgs/msg/WrenchStamped; force and torque are (x, y, z)."""
+
+    header: Header
+    force: NDArray[np.float64]
+    torque: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class StringMsg:
+    """std_msgs/msg/String."""
+
+    data: str
+
+
+@dataclass(frozen=True)
+class BoolMsg:
+    """std_msgs/msg/Bool."""
+
+    data: bool
+
+
+CdrMessage: TypeAlias = (
+    ImageMsg | CompressedImageMsg | ImuMsg | JointStateMsg | WrenchStampedMsg | StringMsg | BoolMsg
+)
+
+
+class _Reader:
+    """Cursor over one CDR buffer; every read checks bounds and names what it was reading."""
+
+    __slots__ = ("buf", "end", "le", "msgtype", "pos", "structs")
+
+    def __init__(self, data: Buffer, msgtype: str) -> None:
+        self.msgtype = msgtype
+        try:
+            self.le = is_little_endian(data)
+        except CdrError as exc:
+            raise CdrError(f"{msgtype}: {exc}") from None
+        self.buf = data
+        self.end = len(data)
+        self.pos = _BODY
+        self.structs = _LE if self.le else _BE
+
+    def fail(self, what: str, need: int) -> CdrError:
+        return CdrError(
+            f"{self.msgtype}: truncated CDR data: {what} needs {need} byte(s) at offset "
+            f"{self.pos}, but the data has {self.end} bytes"
+        )
+
+    def align(self, n: int) -> None:
+        self.pos = _BODY + ((self.pos - _BODY + n - 1) & -n)
+
+    def need(self, n: int, what: str) -> None:
+        if self.pos + n > self.end:
+            raise self.fail(what, n)
+
+    def u8(self, what: str) -> int:
+        self.need(1, what)
+        value = self.buf[self.pos]
+        self.pos += 1
+        return int(value)
+
+    def boolean(self, what: str) -> bool:
+        value = self.u8(what)
+        if value > 1:
+            raise CdrError(f"{self.msgtype}: {what} is {value}, a CDR boolean must be 0 or 1")
+        return value == 1
+
+    def u32(self, what: str) -> int:
+        self.align(4)
+        self.need(4, what)
+        (value,) = self.structs["u32"].unpack_from(self.buf, self.pos)
+        self.pos += 4
+        return int(value)
+
+    def count(self, what: str, item_size: int) -> int:
+        """A sequence length, checked against the bytes left so huge garbage fails fast."""
+        n = self.u32(f"length of {what}")
+        if n * item_size > self.end - self.pos:
+            raise CdrError(
+                f"{self.msgtype}: {what} claims {n} element(s) of {item_size} byte(s) at offset "
+                f"{self.pos}, but only {self.end - self.pos} byte(s) remain"
+            )
+        return n
+
+    def string(self, what: str) -> str:
+        length = self.count(what, 1)  # includes the NUL terminator
+        if length == 0:  # some writers send an empty string without its terminator
+            return ""
+        start = self.pos
+        self.pos += length
+        if self.buf[start + length - 1] != 0:
+            raise CdrError(f"{self.msgtype}: {what} at offset {start} is not NUL-terminated")
+        try:
+            return bytes(self.buf[start : start + length - 1]).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CdrError(f"{self.msgtype}: {what} at offset {start} is not UTF-8: {exc}") from None
+
+    def string_seq(self, what: str) -> tuple[str, ...]:
+        n = self.count(what, 4)  # every element holds at least its 4-byte length
+        return tuple(self.string(f"{what}[{i}]") for i in range(n))
+
+    def f64_array(self, n: int, what: str) -> NDArray[np.float64]:
+        if n:
+            self.align(8)
+        self.need(8 * n, what)
+        array = np.frombuffer(self.buf, dtype="<f8" if self.le else ">f8", count=n, offset=self.pos)
+        self.pos += 8 * n
+        return array
+
+    def f64_seq(self, what: str) -> NDArray[np.float64]:
+        n = self.count(what, 8)
+        return self.f64_array(n, what)
+
+    def u8_seq(self, what: str) -> NDArray[np.uint8]:
+        n = self.count(what, 1)
+        array = np.frombuffer(self.buf, dtype=np.uint8, count=n, offset=self.pos)
+        self.pos += n
+        return array
+
+    def header(self) -> Header:
+        self.need(8, "header.stamp")
+        sec, nanosec = self.structs["stamp"].unpack_from(self.buf, self.pos)
+        self.pos += 8
+        return Header(int(sec) * _NS_PER_S + int(nanosec), self.string("header.frame_id"))
+
+    def finish(self) -> None:
+        extra = self.end - self.pos
+        if extra > _MAX_TRAILING:
+            raise CdrError(
+                f"{self.msgtype}: {extra} unexpected byte(s) after the last field at offset "
+                f"{self.pos} (is this really a {self.msgtype}?)"
+            )
+
+
+def _parse_image(r: _Reader) -> ImageMsg:
+    header = r.header()
+    height = r.u32("height")
+    width = r.u32("width")
+    encoding = r.string("encoding")
+    is_bigendian = r.u8("is_bigendian") != 0
+    step = r.u32("step")
+    return ImageMsg(header, height, width, encoding, is_bigendian, step, r.u8_seq("data"))
+
+
+def _parse_compressed_image(r: _Reader) -> CompressedImageMsg:
+    header = r.header()
+    fmt = r.string("format")
+    return CompressedImageMsg(header, fmt, r.u8_seq("data"))
+
+
+def _parse_imu(r: _Reader) -> ImuMsg:
+    header = r.header()
+    # Quaternion, 9 covariances, Vector3, 9, Vector3, 9: 37 float64 with no gaps between them.
+    v = r.f64_array(37, "orientation..linear_acceleration_covariance")
+    return ImuMsg(
+        header,
+        orientation=v[0:4],
+        orientation_covariance=v[4:13].reshape(3, 3),
+        angular_velocity=v[13:16],
+        angular_velocity_covariance=v[16:25].reshape(3, 3),
+        linear_acceleration=v[25:28],
+        linear_acceleration_covariance=v[28:37].reshape(3, 3),
+    )
+
+
+def _parse_joint_state(r: _Reader) -> JointStateMsg:
+    header = r.header()
+    names = r.string_seq("name")
+    position = r.f64_seq("position")
+    velocity = r.f64_seq("velocity")
+    effort = r.f64_seq("effort")
+    return JointStateMsg(header, names, position, velocity, effort)
+
+
+def _parse_wrench_stamped(r: _Reader) -> WrenchStampedMsg:
+    header = r.header()
+    v = r.f64_array(6, "wrench")
+    return WrenchStampedMsg(header, force=v[0:3], torque=v[3:6])
+
+
+def _parse_string(r: _Reader) -> StringMsg:
+    return StringMsg(r.string("data"))
+
+
+def _parse_bool(r: _Reader) -> BoolMsg:
+    return BoolMsg(r.boolean("data"))
+
+
+def _run(msgtype: str, data: Buffer, parse: Callable[[_Reader], CdrMessage]) -> CdrMessage:
+    reader = _Reader(data, msgtype)
+    try:
+        message = parse(reader)
+    except CdrError:
+        raise
+    except (struct.error, IndexError, ValueError, OverflowError, TypeError) as exc:
+        # Bounds are checked before every read, so this is a safety net, not a code path.
+        raise CdrError(f"{msgtype}: malformed CDR data: {exc}") from exc
+    reader.finish()
+    return message
+
+
+def decode_image(data: Buffer) -> ImageMsg:
+    """Decode sensor_msgs/msg/Image."""
+    msg = _run("sensor_msgs/msg/Image", data, _parse_image)
+    assert isinstance(msg, ImageMsg)
+    return msg
+
+
+def decode_compressed_image(data: Buffer) -> CompressedImageMsg:
+    """Decode sensor_msgs/msg/CompressedImage."""
+    msg = _run("sensor_msgs/msg/CompressedImage", data, _parse_compressed_image)
+    assert isinstance(msg, CompressedImageMsg)
+    return msg
+
+
+def decode_imu(data: Buffer) -> ImuMsg:
+    """Decode sensor_msgs/msg/Imu."""
+    msg = _run("sensor_msgs/msg/Imu", data, _parse_imu)
+    assert isinstance(msg, ImuMsg)
+    return msg
+
+
+def decode_joint_state(data: Buffer) -> JointStateMsg:
+    """Decode sensor_msgs/msg/JointState."""
+    msg = _run("sensor_msgs/msg/JointState", data, _parse_joint_state)
+    assert isinstance(msg, JointStateMsg)
+    return msg
+
+
+def decode_wrench_stamped(data: Buffer) -> WrenchStampedMsg:
+    """Decode geometry_msgs/msg/WrenchStamped."""
+    msg = _run("geometry_msgs/msg/WrenchStamped", data, _parse_wrench_stamped)
+    assert isinstance(msg, WrenchStampedMsg)
+    return msg
+
+
+def decode_string(data: Buffer) -> StringMsg:
+    """Decode std_msgs/msg/String."""
+    msg = _run("std_msgs/msg/String", data, _parse_string)
+    assert isinstance(msg, StringMsg)
+    return msg
+
+
+def decode_bool(data: Buffer) -> BoolMsg:
+    """Decode std_msgs/msg/Bool."""
+    msg = _run("std_msgs/msg/Bool", data, _parse_bool)
+    assert isinstance(msg, BoolMsg)
+    return msg
+
+
+DECODERS: dict[str, Callable[[Buffer], CdrMessage]] = {
+    "sensor_msgs/msg/Image": decode_image,
+    "sensor_msgs/msg/CompressedImage": decode_compressed_image,
+    "sensor_msgs/msg/Imu": decode_imu,
+    "sensor_msgs/msg/JointState": decode_joint_state,
+    "geometry_msgs/msg/WrenchStamped": decode_wrench_stamped,
+    "std_msgs/msg/String": decode_string,
+    "std_msgs/msg/Bool": decode_bool,
+}
+SUPPORTED_TYPES = frozenset(DECODERS)
+
+
+def decode(msgtype: str, data: Buffer) -> CdrMessage:
+    """Decode `data` as `msgtype` ("pkg/msg/Name"); CdrError for an unsupported type."""
+    decoder = DECODERS.get(msgtype)
+    if decoder is None:
+        raise CdrError(
+            f"no CDR decoder for message type {msgtype!r}; supported: {', '.join(sorted(DECODERS))}"
+        )
+    return decoder(data)
+
+
+# sensor_msgs/image_encodings names -> (numpy kind, bytes per channel, channels).
+_NAMED_LAYOUTS: dict[str, tuple[str, int, int]] = {
+    "mono8": ("u", 1, 1),
+    "mono16": ("u", 2, 1),
+    "rgb8": ("u", 1, 3),
+    "bgr8": ("u", 1, 3),
+    "rgba8": ("u", 1, 4),
+    "bgra8": ("u", 1, 4),
+    "rgb16": ("u", 2, 3),
+    "bgr16": ("u", 2, 3),
+    "rgba16": ("u", 2, 4),
+    "bgra16": ("u", 2, 4),
+    "yuv422": ("u", 1, 2),
+    "uyvy": ("u", 1, 2),
+    "yuyv": ("u", 1, 2),
+    "yuv422_yuy2": ("u", 1, 2),
+}
+_CV_LAYOUT = re.compile(r"^(8|16|32|64)([USF])C([1-4])$")
+_BAYER = re.compile(r"^bayer_(rggb|bggr|gbrg|grbg)(8|16)$")
+
+
+def _pixel_layout(encoding: str) -> tuple[str, int, int] | None:
+    if encoding in _NAMED_LAYOUTS:
+        return _NAMED_LAYOUTS[encoding]
+    bayer = _BAYER.match(encoding)
+    if bayer:
+        return ("u", int(bayer.group(2)) // 8, 1)
+    cv = _CV_LAYOUT.match(encoding)
+    if cv:
+        bits, kind, channels = int(cv.group(1)), cv.group(2), int(cv.group(3))
+        if kind == "F" and bits < 32:
+            return None
+        return ({"U": "u", "S": "i", "F": "f"}[kind], bits // 8, channels)
+    return None
