@@ -124,7 +124,10 @@ class MonitorNode(Node):
     def _check(self) -> None:
         for stream in self.streams.values():
             # A publisher that appears after start gets a matching subscription within one check.
-            if stream.config.reliability == "auto" and self.count_publishers(stream.config.topic) != stream.publishers:
+            if (
+                stream.config.reliability == "auto"
+                and self.count_publishers(stream.config.topic) != stream.publishers
+            ):
                 self._subscribe(stream)
         now = self._now_ns()
         for stream in self.streams.values():
