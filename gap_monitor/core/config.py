@@ -74,11 +74,55 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class TimingConfig:
+    """Header-stamp timing per stream and the window of the live skew statistics."""
+
+    enabled: bool = True
+    window_s: float = 10.0
+    skew_window_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class SkewPairConfig:
+    """Two topics whose header stamps should agree (e.g. colour and depth of one camera)."""
+
+    name: str
+    a: str
+    b: str
+    offset_warn_ms: float = 2.0
+    offset_error_ms: float = 10.0
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """Ring buffer and snapshots: what is kept in memory and when it is written to disk."""
+
+    enabled: bool = True
+    output_dir: str = "~/.ros/gap_monitor/snapshots"
+    pre_s: float = 10.0
+    post_s: float = 5.0
+    compression: str = "lz4"
+    cooldown_s: float = 30.0
+    max_per_hour: int = 20
+    quota_bytes: int = 10 * 1024**3
+    quota_count: int = 200
+    min_free_bytes: int = 1024**3
+    on_quota: str = "delete_oldest"
+    buffer_bytes: int = 1024**3
+    on_stream_stale: bool = True
+    on_timing: bool = False
+    on_skew: bool = True
+
+
+@dataclass(frozen=True)
 class MonitorConfig:
     """Everything the monitor node needs, validated."""
 
     streams: tuple[StreamConfig, ...] = ()
     health: HealthConfig = field(default_factory=HealthConfig)
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    skew_pairs: tuple[SkewPairConfig, ...] = ()
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
     diagnostics_period_s: float = 1.0
     check_period_s: float = 0.2
     diagnostic_prefix: str = NODE_NAME
@@ -139,11 +183,80 @@ def _stream(
     )
 
 
+def _timing(chk: Checker, raw: Mapping[str, Any]) -> TimingConfig:
+    chk.unknown_keys(raw, "timing", {"enabled", "window_s", "skew_window_s"})
+    return TimingConfig(
+        enabled=chk.boolean(raw, "enabled", "timing", True),
+        window_s=chk.number(raw, "window_s", "timing", 10.0, low=0.5, high=3600.0, low_inclusive=True),
+        skew_window_s=chk.number(
+            raw, "skew_window_s", "timing", 2.0, low=0.2, high=3600.0, low_inclusive=True
+        ),
+    )
+
+
+def _skew_pairs(chk: Checker, raw: Mapping[str, Any], topics: set[str]) -> tuple[SkewPairConfig, ...]:
+    pairs = []
+    for name, entry in raw.items():
+        path = f"skew_pairs.{name}"
+        if not isinstance(entry, Mapping):
+            chk.problem(path, entry, "a mapping with a, b (monitored topics) and optional limits")
+            continue
+        chk.unknown_keys(entry, path, {"a", "b", "offset_warn_ms", "offset_error_ms"})
+        ends = []
+        for key in ("a", "b"):
+            topic = entry.get(key)
+            if topic not in topics:
+                chk.problem(
+                    f"{path}.{key}", topic, f"one of the monitored topics: {', '.join(sorted(topics))}"
+                )
+            ends.append(str(topic))
+        warn = chk.number(entry, "offset_warn_ms", path, 2.0, low=0.0, high=10_000.0)
+        error = chk.number(entry, "offset_error_ms", path, 10.0, low=0.0, high=10_000.0)
+        if error < warn:
+            chk.problem(f"{path}.offset_error_ms", error, f"a number >= offset_warn_ms ({warn:g})")
+        if ends[0] == ends[1]:
+            chk.problem(f"{path}.b", ends[1], "a topic other than a")
+        pairs.append(SkewPairConfig(str(name), ends[0], ends[1], warn, error))
+    return tuple(pairs)
+
+
+def _capture(chk: Checker, raw: Mapping[str, Any]) -> CaptureConfig:
+    d = CaptureConfig()
+    fields = {"enabled", "output_dir", "pre_s", "post_s", "compression", "cooldown_s", "max_per_hour"}
+    fields |= {"quota_bytes", "quota_count", "min_free_bytes", "on_quota", "buffer_bytes"}
+    fields |= {"on_stream_stale", "on_timing", "on_skew"}
+    chk.unknown_keys(raw, "capture", fields)
+    out_dir = raw.get("output_dir", d.output_dir)
+    if not isinstance(out_dir, str) or not out_dir:
+        chk.problem("capture.output_dir", out_dir, "a directory path")
+        out_dir = d.output_dir
+    big = 2**62
+    return CaptureConfig(
+        enabled=chk.boolean(raw, "enabled", "capture", d.enabled),
+        output_dir=out_dir,
+        pre_s=chk.number(raw, "pre_s", "capture", d.pre_s, low=0.0, high=3600.0, low_inclusive=True),
+        post_s=chk.number(raw, "post_s", "capture", d.post_s, low=0.0, high=3600.0, low_inclusive=True),
+        compression=chk.choice(raw, "compression", "capture", d.compression, ("none", "lz4", "zstd")),
+        cooldown_s=chk.number(
+            raw, "cooldown_s", "capture", d.cooldown_s, low=0.0, high=86400.0, low_inclusive=True
+        ),
+        max_per_hour=chk.integer(raw, "max_per_hour", "capture", d.max_per_hour, low=1, high=100_000),
+        quota_bytes=chk.integer(raw, "quota_bytes", "capture", d.quota_bytes, low=1, high=big),
+        quota_count=chk.integer(raw, "quota_count", "capture", d.quota_count, low=1, high=1_000_000),
+        min_free_bytes=chk.integer(raw, "min_free_bytes", "capture", d.min_free_bytes, low=0, high=big),
+        on_quota=chk.choice(raw, "on_quota", "capture", d.on_quota, ("delete_oldest", "stop")),
+        buffer_bytes=chk.integer(raw, "buffer_bytes", "capture", d.buffer_bytes, low=1024, high=big),
+        on_stream_stale=chk.boolean(raw, "on_stream_stale", "capture", d.on_stream_stale),
+        on_timing=chk.boolean(raw, "on_timing", "capture", d.on_timing),
+        on_skew=chk.boolean(raw, "on_skew", "capture", d.on_skew),
+    )
+
+
 def config_from_parameters(params: Mapping[str, Any], source: str = "parameters") -> MonitorConfig:
     """Validate a nested parameter mapping (the content of `ros__parameters`)."""
     chk = Checker()
     allowed = set(MODALITY_KEYS.values()) | {"health", "diagnostics_period_s", "check_period_s"}
-    allowed |= {"diagnostic_prefix"}
+    allowed |= {"diagnostic_prefix", "timing", "skew_pairs", "capture"}
     chk.unknown_keys({k: v for k, v in params.items() if k not in ROS_OWN_PARAMETERS}, "", allowed)
 
     h = chk.mapping(params, "health", "")
@@ -173,6 +286,10 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
     for n in sorted({n for n in names if names.count(n) > 1}):
         chk.problem(n, n, "a stream name used once across all modalities")
 
+    timing = _timing(chk, chk.mapping(params, "timing", ""))
+    pairs = _skew_pairs(chk, chk.mapping(params, "skew_pairs", ""), {s.topic for s in streams})
+    capture = _capture(chk, chk.mapping(params, "capture", ""))
+
     prefix = params.get("diagnostic_prefix", NODE_NAME)
     if not isinstance(prefix, str) or not prefix:
         chk.problem("diagnostic_prefix", prefix, "a non-empty string")
@@ -180,6 +297,9 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
     config = MonitorConfig(
         streams=tuple(streams),
         health=health,
+        timing=timing,
+        skew_pairs=pairs,
+        capture=capture,
         diagnostics_period_s=chk.number(params, "diagnostics_period_s", "", 1.0, low=0.0, high=60.0),
         check_period_s=chk.number(params, "check_period_s", "", 0.2, low=0.0, high=10.0),
         diagnostic_prefix=prefix,

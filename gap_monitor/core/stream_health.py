@@ -89,7 +89,8 @@ class StreamHealth:
         # tail after the last message is the stall check's business, not the rate's.
         recent = self._recent
         span_ns = recent[-1][0] - recent[0][0] if len(recent) >= 2 else 0
-        min_span_ns = min(self._window_ns // 2, int(3 * NS / self.expected_rate_hz))
+        # A second (or 3 periods of a slow stream) at least: a shorter span measures jitter, not rate.
+        min_span_ns = min(self._window_ns // 2, max(NS, int(3 * NS / self.expected_rate_hz)))
         rate = bps = None
         if span_ns > 0 and span_ns >= min_span_ns:
             rate = (len(recent) - 1) * NS / span_ns

@@ -53,6 +53,13 @@ class Checker:
             return default
         return value
 
+    def boolean(self, section: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
+        value = section.get(key, default)
+        if not isinstance(value, bool):
+            self.problem(f"{path}.{key}".lstrip("."), value, "true or false")
+            return default
+        return value
+
     def choice(
         self, section: Mapping[str, Any], key: str, path: str, default: str, choices: tuple[str, ...]
     ) -> str:

@@ -1,21 +1,27 @@
 """`monitor`: the gap_monitor node (shadow mode: it publishes diagnostics and events, never commands).
 
-One raw subscription per configured sensor topic, with the QoS its publishers offer; per-topic
-receive health on /diagnostics; state changes on ~/events.
+One raw subscription per configured sensor topic, with the QoS its publishers offer, feeding the
+core `Monitor` (receive health, header-stamp timing, pairwise skew, ring buffer and snapshots).
+Publishes /diagnostics and ~/events; serves ~/capture (std_srvs/Trigger) for manual snapshots.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.clock import JumpThreshold
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
+from std_srvs.srv import Trigger
 
 from gap_monitor.core.config import (
     ConfigError,
@@ -25,7 +31,7 @@ from gap_monitor.core.config import (
     unflatten,
 )
 from gap_monitor.core.events import Event, Severity
-from gap_monitor.core.stream_health import HealthReport, StreamHealth
+from gap_monitor.core.monitor import Monitor, StatusReport
 from gap_monitor.ros import qos, runtime
 from gap_monitor.ros.convert import message_class
 
@@ -40,24 +46,21 @@ EVENTS_QOS = QoSProfile(
 
 
 @dataclass
-class MonitoredStream:
+class Subscription:
+    """The live subscription of one topic and the QoS it was made with."""
+
     config: StreamConfig
-    health: StreamHealth
-    subscription: Any = None
+    handle: Any = None
     qos: Any = None
-    last_level: Severity | None = None
-    last_report: HealthReport | None = None
     publishers: int = 0
 
 
-def _fmt(value: float | None, spec: str = ".2f") -> str:
-    return "" if value is None else format(value, spec)
-
-
 class MonitorNode(Node):
-    """Thin ROS layer: messages in, core statistics, diagnostics and events out."""
+    """Thin ROS layer: raw messages into the core Monitor; its statuses and events out."""
 
-    def __init__(self, config: MonitorConfig | None = None, **node_kwargs: Any) -> None:
+    def __init__(
+        self, config: MonitorConfig | None = None, output_dir: Path | None = None, **node_kwargs: Any
+    ) -> None:
         super().__init__(
             NODE_NAME,
             allow_undeclared_parameters=True,
@@ -66,86 +69,69 @@ class MonitorNode(Node):
         )
         if config is None:
             params = {name: p.value for name, p in self.get_parameters_by_prefix("").items()}
-            config = config_from_parameters(
-                unflatten(params), source=f"{self.get_fully_qualified_name()} parameters"
-            )
+            source = f"{self.get_fully_qualified_name()} parameters"
+            config = config_from_parameters(unflatten(params), source=source)
         self.config = config
         self._clock = self.get_clock()
-        now = self._now_ns()
-        self.streams: dict[str, MonitoredStream] = {}
-        for sc in config.streams:
-            health = StreamHealth(
-                sc.rate_hz, sc.rate_tolerance, sc.stale_timeout_s, config.health.rate_window_s, started_ns=now
-            )
-            self.streams[sc.name] = MonitoredStream(sc, health)
+        self.monitor = Monitor(config, self._now_ns(), output_dir=output_dir)
+        self.subscriptions_by_topic = {s.topic: Subscription(s) for s in config.streams}
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._event_pub = self.create_publisher(String, "~/events", EVENTS_QOS)
         self.events_published = 0
         self.internal_errors = 0
-        for stream in self.streams.values():
-            self._subscribe(stream)
+        for sub in self.subscriptions_by_topic.values():
+            self._subscribe(sub)
+        self.create_service(Trigger, "~/capture", self._on_capture)
         self.create_timer(config.check_period_s, self._check)
         self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
-        names = ", ".join(f"{s.config.topic} ({s.config.modality})" for s in self.streams.values())
-        self.get_logger().info(f"shadow mode; monitoring {len(self.streams)} stream(s): {names or 'none'}")
+        # Sim time restarting or the wall clock stepping must reset the statistics, not alarm.
+        self._jump_handle = self._clock.create_jump_callback(
+            JumpThreshold(
+                min_forward=Duration(seconds=5), min_backward=Duration(nanoseconds=-1), on_clock_change=True
+            ),
+            post_callback=self._on_clock_jump,
+        )
+        names = ", ".join(f"{s.topic} ({s.modality})" for s in config.streams)
+        self.get_logger().info(f"shadow mode; monitoring {len(config.streams)} stream(s): {names or 'none'}")
+        if self.monitor.writer is not None:
+            self.get_logger().info(f"snapshots go to {self.monitor.writer.settings.output_dir}")
 
     def _now_ns(self) -> int:
         return int(self._clock.now().nanoseconds)
 
     # --- subscriptions ---------------------------------------------------------------------------
 
-    def _desired_qos(self, sc: StreamConfig) -> Any:
+    def _subscribe(self, sub: Subscription) -> None:
+        sc = sub.config
         offers = [info.qos_profile for info in self.get_publishers_info_by_topic(sc.topic)]
-        return qos.adapted_qos(offers, sc.queue_depth, sc.reliability)
-
-    def _subscribe(self, stream: MonitoredStream) -> None:
-        sc = stream.config
-        profile = self._desired_qos(sc)
-        if stream.subscription is not None:
-            if qos.same_qos(profile, stream.qos):
+        profile = qos.adapted_qos(offers, sc.queue_depth, sc.reliability)
+        sub.publishers = len(offers)
+        if sub.handle is not None:
+            if qos.same_qos(profile, sub.qos):
                 return
-            self.destroy_subscription(stream.subscription)
+            self.destroy_subscription(sub.handle)
             self.get_logger().info(f"{sc.topic}: publishers changed; re-subscribing {qos.describe(profile)}")
             # What the old subscription saw (e.g. few best-effort frames) says nothing about the new one.
-            stream.health.restart(self._now_ns())
-        health = stream.health
+            self.monitor.restart_stream(sc.topic, self._now_ns(), "re-subscribed")
+        on_message = self.monitor.on_message
+        topic = sc.topic
+        now_ns = self._now_ns
 
-        def on_message(data: bytes) -> None:
-            health.observe(self._now_ns(), len(data))
+        def callback(data: bytes) -> None:
+            on_message(topic, now_ns(), data, time.monotonic_ns())
 
-        stream.subscription = self.create_subscription(
-            message_class(sc.msgtype), sc.topic, on_message, profile, raw=True
-        )
-        stream.qos = profile
-        stream.publishers = self.count_publishers(sc.topic)
+        sub.handle = self.create_subscription(message_class(sc.msgtype), topic, callback, profile, raw=True)
+        sub.qos = profile
 
     # --- periodic checks -------------------------------------------------------------------------
 
     def _check(self) -> None:
-        for stream in self.streams.values():
+        for sub in self.subscriptions_by_topic.values():
             # A publisher that appears after start gets a matching subscription within one check.
-            if (
-                stream.config.reliability == "auto"
-                and self.count_publishers(stream.config.topic) != stream.publishers
-            ):
-                self._subscribe(stream)
-        now = self._now_ns()
-        for stream in self.streams.values():
-            report = stream.health.report(now)
-            stream.last_report = report
-            if report.level != stream.last_level:
-                if stream.last_level is not None or report.level != Severity.OK:
-                    self._emit(
-                        Event(
-                            kind="stream_state",
-                            source=stream.config.topic,
-                            severity=report.level,
-                            reason=f"{stream.config.topic}: {report.level.name} ({report.message})",
-                            time_ns=now,
-                            details={"previous": stream.last_level.name if stream.last_level else None},
-                        )
-                    )
-                stream.last_level = report.level
+            if sub.config.reliability == "auto" and self.count_publishers(sub.config.topic) != sub.publishers:
+                self._subscribe(sub)
+        for event in self.monitor.check(self._now_ns()):
+            self._emit(event)
 
     def _emit(self, event: Event) -> None:
         self._event_pub.publish(String(data=event.to_json()))
@@ -156,53 +142,76 @@ class MonitorNode(Node):
         else:
             self.get_logger().info(event.reason)
 
-    def _publish_diagnostics(self) -> None:
+    def _on_capture(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         now = self._now_ns()
-        for stream in self.streams.values():
-            # Publishers may appear after start (or change): keep matching what they offer.
-            if stream.config.reliability == "auto":
-                self._subscribe(stream)
+        result = self.monitor.capture(
+            "manual", "manual capture service", self.get_fully_qualified_name(), now
+        )
+        if result is None:
+            response.success, response.message = False, "capture is disabled (capture.enabled: false)"
+        else:
+            response.success = result.accepted
+            response.message = str(result.path) if result.accepted else f"{result.outcome}: {result.reason}"
+            if result.accepted:
+                self._emit(
+                    Event(
+                        "snapshot",
+                        "capture",
+                        Severity.OK,
+                        f"snapshot {result.outcome}: {result.path} (manual capture service)",
+                        now,
+                        {"path": str(result.path), "trigger": "manual"},
+                    )
+                )
+        return response
+
+    def _on_clock_jump(self, jump: Any) -> None:
+        self.monitor.note_clock_jump(f"ROS clock jump of {jump.delta.nanoseconds / 1e9:+.3f} s")
+
+    def _publish_diagnostics(self) -> None:
+        for sub in self.subscriptions_by_topic.values():
+            # Publishers may change their QoS without changing their number: re-check now and then.
+            if sub.config.reliability == "auto":
+                self._subscribe(sub)
+        now = self._now_ns()
+        qos_in_use = {
+            t: f"{qos.describe(s.qos)}; {s.publishers} publisher(s)"
+            for t, s in self.subscriptions_by_topic.items()
+            if s.qos is not None
+        }
+        statuses = [self._node_status()] + [_to_ros(r) for r in self.monitor.statuses(now, qos_in_use)]
         msg = DiagnosticArray()
         msg.header.stamp = self._clock.now().to_msg()
-        msg.status = [self._node_status(now)] + [self._stream_status(s, now) for s in self.streams.values()]
+        msg.status = statuses
         self._diag_pub.publish(msg)
 
-    def _node_status(self, now_ns: int) -> DiagnosticStatus:
-        worst = max((s.last_level or Severity.OK for s in self.streams.values()), default=Severity.OK)
+    def _node_status(self) -> DiagnosticStatus:
         return DiagnosticStatus(
             level=bytes([Severity.OK]),
             name=f"{self.config.diagnostic_prefix}: monitor",
-            message=f"shadow mode; {len(self.streams)} stream(s); worst stream {worst.name}",
+            message=f"shadow mode; {len(self.config.streams)} stream(s)",
             hardware_id=self.get_fully_qualified_name(),
             values=[
                 KeyValue(key="mode", value="shadow"),
-                KeyValue(key="streams", value=str(len(self.streams))),
+                KeyValue(key="streams", value=str(len(self.config.streams))),
                 KeyValue(key="events_published", value=str(self.events_published)),
                 KeyValue(key="internal_errors", value=str(self.internal_errors)),
             ],
         )
 
-    def _stream_status(self, stream: MonitoredStream, now_ns: int) -> DiagnosticStatus:
-        report = stream.last_report or stream.health.report(now_ns)
-        sc = stream.config
-        values = {
-            "modality": sc.modality,
-            "type": sc.msgtype,
-            "count": str(report.count),
-            "rate_hz": _fmt(report.rate_hz),
-            "expected_rate_hz": f"{sc.rate_hz:g}",
-            "since_last_s": _fmt(report.since_last_s, ".3f"),
-            "bytes_per_s": _fmt(report.bytes_per_s, ".0f"),
-            "qos": qos.describe(stream.qos) if stream.qos is not None else "",
-            "publishers": str(self.count_publishers(sc.topic)),
-        }
-        return DiagnosticStatus(
-            level=bytes([report.level]),
-            name=f"{self.config.diagnostic_prefix}: {sc.topic}",
-            message=report.message,
-            hardware_id=sc.name,
-            values=[KeyValue(key=k, value=v) for k, v in values.items()],
-        )
+    def close(self) -> None:
+        """Write any open snapshot before the node goes away."""
+        self.monitor.close(self._now_ns())
+
+
+def _to_ros(report: StatusReport) -> DiagnosticStatus:
+    return DiagnosticStatus(
+        level=bytes([report.level]),
+        name=report.name,
+        message=report.message,
+        hardware_id=report.hardware_id,
+        values=[KeyValue(key=k, value=v) for k, v in report.values.items()],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -227,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 node.get_logger().error(f"callback failed:\n{traceback.format_exc()}")
     finally:
         node.get_logger().info("shutting down")
+        node.close()
         executor.remove_node(node)
         node.destroy_node()
         runtime.shutdown()

@@ -1,0 +1,398 @@
+"""The monitor's whole analysis, without ROS: raw messages in, statuses and events out.
+
+The node feeds `on_message` from its subscriptions and calls `check` periodically; `gap-monitor
+replay` feeds the same class from a recording. Per stream it keeps receive health, header-stamp
+timing, pairwise skew and the ring buffer; events that the capture policy names start snapshots.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gap_monitor import __version__
+from gap_monitor.core import cdr
+from gap_monitor.core.config import MonitorConfig, StreamConfig
+from gap_monitor.core.events import Event, Severity
+from gap_monitor.core.ring_buffer import RingBuffer
+from gap_monitor.core.skew import SkewLimits, SkewPair, SkewSettings, SkewTracker
+from gap_monitor.core.snapshot import SnapshotSettings, SnapshotWriter, TriggerResult, check_ring_buffer
+from gap_monitor.core.stream_health import HealthReport, StreamHealth
+from gap_monitor.core.timing import Finding, TimingLimits, TimingSettings, TimingTracker
+
+NS = 1_000_000_000
+HEADERLESS_TYPES = frozenset({"std_msgs/msg/String", "std_msgs/msg/Bool"})
+# Receive health already judges silence from receipt times; timing judges the stamps. Live, one
+# lost message is no alarm (DDS drops best-effort samples under load); a lossy stream is.
+TIMING_LIMITS = TimingLimits(silence_warn_periods=None, silence_error_periods=None, gaps_warn=None)
+# Unmatched messages in a short live window mostly mean a lost message, not a clock problem.
+LIVE_UNMATCHED_WARN_PCT = 20.0
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """One /diagnostics status, ROS-free."""
+
+    name: str
+    level: Severity
+    message: str
+    hardware_id: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
+def _fmt(value: float | None, spec: str = ".2f") -> str:
+    return "" if value is None else format(value, spec)
+
+
+def _worst(findings: list[Finding]) -> tuple[Severity, str]:
+    if not findings:
+        return Severity.OK, "collecting"
+    worst = max(f.level for f in findings)
+    bad = [f.message for f in findings if f.level == worst and worst > Severity.OK]
+    if bad:
+        return worst, "; ".join(bad)
+    return Severity.OK, "; ".join(f.message for f in findings[:2])
+
+
+class Monitor:
+    """All checks of one monitor instance. Not thread-safe: feed it from one thread."""
+
+    def __init__(self, config: MonitorConfig, now_ns: int, output_dir: Path | None = None) -> None:
+        self.config = config
+        self.streams: dict[str, StreamConfig] = {s.topic: s for s in config.streams}
+        self.health = {
+            s.topic: StreamHealth(
+                s.rate_hz, s.rate_tolerance, s.stale_timeout_s, config.health.rate_window_s, now_ns
+            )
+            for s in config.streams
+        }
+        self.malformed: dict[str, int] = dict.fromkeys(self.streams, 0)
+        self.last_error: dict[str, str] = {}
+        self.timing: TimingTracker | None = None
+        if config.timing.enabled:
+            self.timing = TimingTracker(
+                {s.topic: s.rate_hz for s in config.streams}, TimingSettings(window_s=config.timing.window_s)
+            )
+        skew_settings = SkewSettings(window_s=config.timing.skew_window_s)
+        self.skew = SkewTracker(
+            [
+                SkewPair(
+                    p.a,
+                    p.b,
+                    skew_settings,
+                    SkewLimits(
+                        offset_warn_ms=p.offset_warn_ms,
+                        offset_error_ms=p.offset_error_ms,
+                        unmatched_warn_pct=LIVE_UNMATCHED_WARN_PCT,
+                    ),
+                )
+                for p in config.skew_pairs
+            ]
+        )
+        self._skew_topics = self.skew.topics
+        self._levels: dict[str, Severity] = {}
+        self.ring: RingBuffer | None = None
+        self.writer: SnapshotWriter | None = None
+        self._announced_written = 0
+        if config.capture.enabled:
+            self._start_capture(output_dir, now_ns)
+
+    # --- capture -------------------------------------------------------------------------------
+
+    def _start_capture(self, output_dir: Path | None, now_ns: int) -> None:
+        c = self.config.capture
+        self.ring = RingBuffer(c.buffer_bytes, default_window_s=c.pre_s + 1.0)
+        for s in self.config.streams:
+            self.ring.add_topic(s.topic, s.msgtype)
+        settings = SnapshotSettings(
+            output_dir=output_dir or Path(c.output_dir).expanduser(),
+            pre_s=c.pre_s,
+            post_s=c.post_s,
+            compression=c.compression,
+            cooldown_s=c.cooldown_s,
+            max_per_hour=c.max_per_hour,
+            quota_bytes=c.quota_bytes,
+            quota_count=c.quota_count,
+            min_free_bytes=c.min_free_bytes,
+            on_quota=c.on_quota,
+        )
+        # Snapshot and ring-buffer times are the receipt clock (the node's clock, sim time included).
+        self._clock_ns = now_ns
+        self.writer = SnapshotWriter(settings, self.ring, clock=lambda: self._clock_ns)
+        for problem in check_ring_buffer(settings, self.ring):
+            self.last_error["capture"] = problem
+
+    def add_capture_topic(self, topic: str, msgtype: str, latched: bool = False) -> None:
+        """A topic kept for snapshots only (e.g. /tf, commands), not analysed."""
+        if self.ring is not None:
+            self.ring.add_topic(topic, msgtype, latched=latched)
+
+    def capture(
+        self, kind: str, reason: str, source: str, now_ns: int, details: Mapping[str, Any] | None = None
+    ) -> TriggerResult | None:
+        """Ask for a snapshot around now; None when capture is off."""
+        if self.writer is None:
+            return None
+        self._clock_ns = now_ns
+        trigger = {
+            "kind": kind,
+            "reason": reason,
+            "source": source,
+            "time_ns": now_ns,
+            "details": dict(details or {}),
+            "host": socket.gethostname(),
+            "package_version": __version__,
+            "config": {"streams": [s.topic for s in self.config.streams]},
+        }
+        return self.writer.trigger(trigger, now_ns)
+
+    # --- data path -----------------------------------------------------------------------------
+
+    def on_message(self, topic: str, receipt_ns: int, data: bytes, steady_ns: int | None = None) -> None:
+        """One raw (CDR) message of a monitored topic, or of a capture-only topic."""
+        health = self.health.get(topic)
+        if self.ring is not None:
+            self.ring.push(topic, receipt_ns, data)
+        if health is None:
+            return
+        health.observe(receipt_ns, len(data))
+        if self.timing is None and topic not in self._skew_topics:
+            return
+        try:
+            stamp = cdr.header_stamp_ns(data)
+            frame_id = cdr.header_frame_id(data) if self.timing is not None else ""
+        except cdr.CdrError as exc:
+            self.malformed[topic] += 1
+            self.last_error[topic] = str(exc)
+            return
+        if stamp is None:
+            self.malformed[topic] += 1
+            self.last_error[topic] = f"{len(data)} bytes: too short for a header"
+            return
+        if self.timing is not None:
+            self.timing.observe(topic, stamp, receipt_ns, frame_id, steady_ns)
+        if topic in self._skew_topics:
+            self.skew.observe(topic, stamp)
+
+    def restart_stream(self, topic: str, now_ns: int, reason: str) -> None:
+        """Forget a stream's statistics (e.g. a new subscription): its old samples say nothing now."""
+        self.health[topic].restart(now_ns)
+        if self.timing is not None:
+            for (t, _), stream in self.timing.streams().items():
+                if t == topic:
+                    stream.reset(reason)
+        if topic in self._skew_topics:
+            self.skew.reset()
+
+    def note_clock_jump(self, reason: str) -> None:
+        if self.timing is not None:
+            self.timing.note_clock_jump(reason)
+        self.skew.reset()
+
+    # --- periodic ------------------------------------------------------------------------------
+
+    def check(self, now_ns: int) -> list[Event]:
+        """Judge every check; an event for each change of level; snapshots for the ones the
+        capture policy names; finish due snapshots."""
+        events: list[Event] = []
+        c = self.config.capture
+        for topic, health in self.health.items():
+            report = health.report(now_ns)
+            events += self._transition(
+                f"stream {topic}", "stream_state", topic, report.level, report.message, now_ns
+            )
+        if self.timing is not None:
+            by_topic: dict[str, list[Finding]] = {}
+            for f in self.timing.assess(TIMING_LIMITS, now_ns):
+                by_topic.setdefault(f.subject.split(" [", 1)[0], []).append(f)
+            for topic, findings in by_topic.items():
+                level, message = _worst(findings)
+                events += self._transition(f"timing {topic}", "timing", topic, level, message, now_ns)
+        for pair_findings in self._skew_findings().values():
+            level, message = _worst(pair_findings)
+            events += self._transition(
+                f"skew {pair_findings[0].subject}", "skew", pair_findings[0].subject, level, message, now_ns
+            )
+        if self.writer is not None:
+            self._clock_ns = now_ns
+            for e in list(events):
+                # A stream that never arrived is a setup problem; one that stops is a hard case.
+                stalled = e.severity == Severity.STALE and e.details.get("previous") not in (None, "STALE")
+                wanted = {
+                    "stream_state": c.on_stream_stale and stalled,
+                    "timing": c.on_timing and e.severity >= Severity.WARN,
+                    "skew": c.on_skew and e.severity >= Severity.WARN,
+                }.get(e.kind, False)
+                if wanted:
+                    result = self.capture(e.kind, e.reason, e.source, now_ns, e.details)
+                    if result is not None:
+                        events.append(self._snapshot_event(result, e, now_ns))
+            self.writer.poll(now_ns)
+            status = self.writer.status()
+            if status.snapshots_written > self._announced_written and status.last_path is not None:
+                self._announced_written = status.snapshots_written
+                events.append(
+                    Event(
+                        "snapshot_written",
+                        "capture",
+                        Severity.OK,
+                        f"snapshot written: {status.last_path}",
+                        now_ns,
+                        {"path": str(status.last_path)},
+                    )
+                )
+        return events
+
+    def _skew_findings(self) -> dict[str, list[Finding]]:
+        out: dict[str, list[Finding]] = {}
+        for f in self.skew.assess():
+            out.setdefault(f.subject, []).append(f)
+        return out
+
+    def _snapshot_event(self, result: TriggerResult, cause: Event, now_ns: int) -> Event:
+        if result.accepted:
+            return Event(
+                "snapshot",
+                "capture",
+                Severity.OK,
+                f"snapshot {result.outcome}: {result.path} ({cause.reason})",
+                now_ns,
+                {"path": str(result.path), "outcome": result.outcome, "trigger": cause.kind},
+            )
+        return Event(
+            "snapshot",
+            "capture",
+            Severity.OK,
+            f"snapshot not taken ({result.outcome}): {result.reason}",
+            now_ns,
+            {"outcome": result.outcome, "trigger": cause.kind},
+        )
+
+    def _transition(
+        self, key: str, kind: str, source: str, level: Severity, message: str, now_ns: int
+    ) -> list[Event]:
+        previous = self._levels.get(key)
+        if previous == level:
+            return []
+        self._levels[key] = level
+        if previous is None and level == Severity.OK:
+            return []
+        return [
+            Event(
+                kind,
+                source,
+                level,
+                f"{source}: {level.name} ({message})",
+                now_ns,
+                {"previous": previous.name if previous is not None else None},
+            )
+        ]
+
+    def statuses(self, now_ns: int, publishers: Mapping[str, str] | None = None) -> list[StatusReport]:
+        """Everything for /diagnostics: per stream, timing, skew pair and capture."""
+        prefix = self.config.diagnostic_prefix
+        out = []
+        for topic, health in self.health.items():
+            out.append(
+                self._stream_status(
+                    prefix, self.streams[topic], health.report(now_ns), (publishers or {}).get(topic, "")
+                )
+            )
+        if self.timing is not None:
+            summaries = {key[0]: s for key, s in self.timing.summaries(now_ns).items()}
+            for topic in self.streams:
+                key = f"timing {topic}"
+                level = self._levels.get(key, Severity.OK)
+                s = summaries.get(topic)
+                values = {}
+                if s is not None:
+                    values = {
+                        "stamp_rate_hz": _fmt(s.rate_hz),
+                        "period_median_ms": _fmt(s.period_median_ms, ".3f"),
+                        "jitter_p95_ms": _fmt(s.jitter_p95_ms, ".3f"),
+                        "gaps": str(s.gaps),
+                        "latency_median_ms": _fmt(s.latency_median_ms, ".3f"),
+                        "latency_p95_ms": _fmt(s.latency_p95_ms, ".3f"),
+                        "clock_jumps": str(s.clock_jumps),
+                    }
+                message = "collecting" if s is None else self._timing_message(topic, now_ns)
+                out.append(
+                    StatusReport(
+                        f"{prefix}: timing {topic}", level, message, self.streams[topic].name, values
+                    )
+                )
+        summaries_by_name = {f"{a} vs {b}": s for (a, b), s in self.skew.summaries().items()}
+        for name, findings in self._skew_findings().items():
+            level, message = _worst(findings)
+            sk = summaries_by_name.get(name)
+            values = {}
+            if sk is not None:
+                values = {
+                    "offset_median_ms": _fmt(sk.offset_median_ms, ".3f"),
+                    "offset_p95_ms": _fmt(sk.offset_p95_ms, ".3f"),
+                    "drift_ppm": _fmt(sk.drift_ppm, ".1f"),
+                    "matched": str(sk.matched),
+                    "unmatched_fraction": _fmt(sk.unmatched_fraction, ".3f"),
+                }
+            out.append(StatusReport(f"{prefix}: skew {name}", level, message, name, values))
+        if self.writer is not None:
+            out.append(self._capture_status(prefix))
+        return out
+
+    def _timing_message(self, topic: str, now_ns: int) -> str:
+        assert self.timing is not None
+        findings = [
+            f for f in self.timing.assess(TIMING_LIMITS, now_ns) if f.subject.split(" [", 1)[0] == topic
+        ]
+        return _worst(findings)[1]
+
+    def _stream_status(self, prefix: str, sc: StreamConfig, report: HealthReport, qos: str) -> StatusReport:
+        values = {
+            "modality": sc.modality,
+            "type": sc.msgtype,
+            "count": str(report.count),
+            "rate_hz": _fmt(report.rate_hz),
+            "expected_rate_hz": f"{sc.rate_hz:g}",
+            "since_last_s": _fmt(report.since_last_s, ".3f"),
+            "bytes_per_s": _fmt(report.bytes_per_s, ".0f"),
+            "malformed": str(self.malformed[sc.topic]),
+            "qos": qos,
+        }
+        if sc.topic in self.last_error:
+            values["last_error"] = self.last_error[sc.topic]
+        return StatusReport(f"{prefix}: {sc.topic}", report.level, report.message, sc.name, values)
+
+    def _capture_status(self, prefix: str) -> StatusReport:
+        assert self.writer is not None and self.ring is not None
+        st = self.writer.status()
+        stats = self.ring.stats()
+        values = {
+            "snapshots_written": str(st.snapshots_written),
+            "snapshots_on_disk": str(st.snapshots_on_disk),
+            "bytes_used": str(st.bytes_used),
+            "quota_bytes": str(st.quota_bytes),
+            "buffer_bytes": str(stats.total_bytes),
+            "buffer_budget_bytes": str(self.ring.budget_bytes),
+            "last_trigger": str((st.last_trigger or {}).get("reason", "")),
+            "last_path": str(st.last_path or ""),
+        }
+        for topic, t in stats.topics.items():
+            values[f"buffer {topic}"] = f"{t.seconds_held:.1f} s, {t.bytes} B"
+        if st.capture_stopped:
+            level, message = Severity.ERROR, f"capture stopped: {st.stopped_reason}"
+        elif st.last_error:
+            level, message = Severity.WARN, f"last error: {st.last_error}"
+        else:
+            level, message = (
+                Severity.OK,
+                f"{st.snapshots_written} snapshot(s) written; {st.bytes_used} B of {st.quota_bytes} B",
+            )
+        return StatusReport(f"{prefix}: capture", level, message, "capture", values)
+
+    def close(self, now_ns: int) -> None:
+        if self.writer is not None:
+            self._clock_ns = now_ns
+            self.writer.close(now_ns, timeout_s=30.0)
