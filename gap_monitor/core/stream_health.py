@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from gap_monitor.core.events import Severity
 
 NS = 1_000_000_000
+# Receipt times going back by more than this are a clock jump (sim time restart, clock step);
+# less is callback reordering.
+JUMP_BACK_NS = NS // 10
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class StreamHealth:
 
     def observe(self, receipt_ns: int, nbytes: int) -> None:
         last = self._last_ns
-        if last is not None and (receipt_ns < last or receipt_ns - last > self._timeout_ns):
+        if last is not None and (receipt_ns < last - JUMP_BACK_NS or receipt_ns - last > self._timeout_ns):
             # A backwards clock jump or a stall: start the rate window afresh.
             self.restart(receipt_ns)
         if len(self._recent) == self._recent.maxlen:
@@ -79,7 +82,7 @@ class StreamHealth:
             self._recent_bytes -= recent.popleft()[1]
 
     def report(self, now_ns: int) -> HealthReport:
-        if self._last_ns is not None and now_ns < self._last_ns:
+        if self._last_ns is not None and now_ns < self._last_ns - JUMP_BACK_NS:
             self.restart(now_ns)
             self._last_ns = None
         self._trim(now_ns)

@@ -1,0 +1,182 @@
+"""The ROS-free Monitor: synthetic CDR streams in, events, statuses and snapshots out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Reader
+from rosbags.typesys import Stores, get_typestore
+
+from gap_monitor.core.config import CaptureConfig, config_from_parameters
+from gap_monitor.core.events import Severity
+from gap_monitor.core.monitor import Monitor
+
+NS = 1_000_000_000
+STORE = get_typestore(Stores.ROS2_JAZZY)
+Imu = STORE.types["sensor_msgs/msg/Imu"]
+Image = STORE.types["sensor_msgs/msg/Image"]
+Header = STORE.types["std_msgs/msg/Header"]
+Time = STORE.types["builtin_interfaces/msg/Time"]
+Quaternion = STORE.types["geometry_msgs/msg/Quaternion"]
+Vector3 = STORE.types["geometry_msgs/msg/Vector3"]
+
+PARAMS = {
+    "cameras": {"color": {"topic": "/color", "rate_hz": 20.0}},
+    "depth_cameras": {"depth": {"topic": "/depth", "rate_hz": 20.0}},
+    "imus": {"imu": {"topic": "/imu", "rate_hz": 200.0}},
+    "skew_pairs": {"rgbd": {"a": "/color", "b": "/depth", "offset_warn_ms": 2.0, "offset_error_ms": 10.0}},
+    "capture": {
+        "pre_s": 2.0,
+        "post_s": 1.0,
+        "cooldown_s": 0.0,
+        "buffer_bytes": 64 * 1024 * 1024,
+        "min_free_bytes": 0,
+    },
+}
+
+
+def header(stamp_ns: int, frame: str = "f") -> object:
+    return Header(stamp=Time(sec=stamp_ns // NS, nanosec=stamp_ns % NS), frame_id=frame)
+
+
+def imu_bytes(stamp_ns: int) -> bytes:
+    msg = Imu(
+        header=header(stamp_ns, "imu"),
+        orientation=Quaternion(x=0.0, y=0.0, z=0.0, w=1.0),
+        orientation_covariance=np.zeros(9),
+        angular_velocity=Vector3(x=0.0, y=0.0, z=0.1),
+        angular_velocity_covariance=np.zeros(9),
+        linear_acceleration=Vector3(x=0.0, y=0.0, z=9.81),
+        linear_acceleration_covariance=np.zeros(9),
+    )
+    return bytes(STORE.serialize_cdr(msg, "sensor_msgs/msg/Imu"))
+
+
+def image_bytes(stamp_ns: int, frame: str) -> bytes:
+    msg = Image(
+        header=header(stamp_ns, frame),
+        height=4,
+        width=4,
+        encoding="mono8",
+        is_bigendian=0,
+        step=4,
+        data=np.full(16, 100, dtype=np.uint8),
+    )
+    return bytes(STORE.serialize_cdr(msg, "sensor_msgs/msg/Image"))
+
+
+class Rig:
+    """Feeds a Monitor as a live node would: receipt time = stamp + 1 ms, checks every 0.2 s."""
+
+    def __init__(self, monitor: Monitor, t0: int = 1_000 * NS) -> None:
+        self.monitor = monitor
+        self.t = t0
+        self.events: list = []
+        self.depth_offset_ns = 0
+        self.stalled: set[str] = set()
+
+    def run(self, seconds: float) -> None:
+        end = self.t + int(seconds * NS)
+        step = NS // 200
+        while self.t < end:
+            self.t += step
+            k = self.t // step
+            if "/imu" not in self.stalled:
+                self.monitor.on_message("/imu", self.t + NS // 1000, imu_bytes(self.t))
+            if k % 10 == 0:
+                self.monitor.on_message("/color", self.t + NS // 1000, image_bytes(self.t, "color"))
+                self.monitor.on_message(
+                    "/depth", self.t + NS // 1000, image_bytes(self.t + self.depth_offset_ns, "depth")
+                )
+            if k % 40 == 0:
+                self.events += self.monitor.check(self.t + NS // 1000)
+
+
+@pytest.fixture
+def monitor(tmp_path: Path) -> Monitor:
+    return Monitor(config_from_parameters(PARAMS), 1_000 * NS, output_dir=tmp_path / "snaps")
+
+
+def test_clean_streams_stay_ok_and_report_every_check(monitor):
+    rig = Rig(monitor)
+    rig.run(4.0)
+    assert [e for e in rig.events if e.severity != Severity.OK] == []
+    statuses = {s.name: s for s in monitor.statuses(rig.t + NS // 1000)}
+    for name in (
+        "gap_monitor: /imu",
+        "gap_monitor: timing /imu",
+        "gap_monitor: skew /color vs /depth",
+        "gap_monitor: capture",
+    ):
+        assert statuses[name].level == Severity.OK, (name, statuses[name].message)
+    assert float(statuses["gap_monitor: /imu"].values["rate_hz"]) == pytest.approx(200.0, rel=0.01)
+    assert float(statuses["gap_monitor: timing /imu"].values["period_median_ms"]) == pytest.approx(5.0)
+    assert float(statuses["gap_monitor: skew /color vs /depth"].values["offset_median_ms"]) == pytest.approx(
+        0.0
+    )
+    assert monitor.writer is not None and monitor.writer.status().snapshots_written == 0
+
+
+def test_stamp_offset_raises_skew_event_and_a_snapshot_with_the_pre_window(monitor, tmp_path):
+    rig = Rig(monitor)
+    rig.run(3.0)
+    rig.depth_offset_ns = 7 * NS // 1000
+    rig.run(3.0)
+    skew = [e for e in rig.events if e.kind == "skew"]
+    assert skew and skew[0].severity == Severity.WARN
+    assert "+7.0 ms" in skew[0].reason or "-7.0 ms" in skew[0].reason
+    started = [e for e in rig.events if e.kind == "snapshot"]
+    assert started and started[0].details["outcome"] == "started"
+    rig.run(2.0)  # past the post window
+    assert monitor.writer is not None and monitor.writer.flush(10.0)
+    rig.events += monitor.check(rig.t)
+    written = [e for e in rig.events if e.kind == "snapshot_written"]
+    assert written
+    folder = Path(written[0].details["path"])
+    assert folder.parent == tmp_path / "snaps" and folder.name.endswith("_skew")
+    with Reader(folder) as reader:
+        times = [t for _, t, _ in reader.messages()]
+        topics = {c.topic for c in reader.connections}
+    assert topics == {"/imu", "/color", "/depth"}
+    span_s = (max(times) - min(times)) / NS
+    assert span_s == pytest.approx(2.0 + 1.0, abs=0.25)
+
+
+def test_stall_gives_stale_event_and_snapshot_but_startup_silence_does_not(tmp_path):
+    monitor = Monitor(config_from_parameters(PARAMS), 1_000 * NS, output_dir=tmp_path / "snaps")
+    early = monitor.check(1_001 * NS)  # nothing received for 1 s: STALE, but no snapshot
+    assert {e.severity for e in early} == {Severity.STALE}
+    assert not [e for e in early if e.kind == "snapshot"]
+    rig = Rig(monitor, t0=1_001 * NS)
+    rig.run(3.0)
+    rig.stalled.add("/imu")
+    rig.run(2.0)
+    stale = [
+        e
+        for e in rig.events
+        if e.kind == "stream_state" and e.source == "/imu" and e.severity == Severity.STALE
+    ]
+    assert stale and stale[0].details["previous"] == "OK"
+    assert any(e.kind == "snapshot" and e.details["trigger"] == "stream_state" for e in rig.events)
+
+
+def test_malformed_messages_are_counted_not_raised(monitor):
+    monitor.on_message("/imu", 1_000 * NS, b"\x00\x01")
+    monitor.on_message("/imu", 1_000 * NS, b"\x07\x07\x00\x00" + bytes(20))
+    status = next(s for s in monitor.statuses(1_000 * NS) if s.name == "gap_monitor: /imu")
+    assert status.values["malformed"] == "2"
+    assert status.values["last_error"]
+
+
+def test_manual_capture_and_disabled_capture(tmp_path):
+    monitor = Monitor(config_from_parameters(PARAMS), 1_000 * NS, output_dir=tmp_path / "snaps")
+    result = monitor.capture("manual", "operator saw a slip", "test", 1_000 * NS)
+    assert result is not None and result.accepted and result.path is not None
+    assert result.path.parent == tmp_path / "snaps"
+    off = replace(config_from_parameters(PARAMS), capture=CaptureConfig(enabled=False))
+    quiet = Monitor(off, 1_000 * NS)
+    assert quiet.capture("manual", "x", "test", 1_000 * NS) is None
+    assert not any(s.name.endswith("capture") for s in quiet.statuses(1_000 * NS))
