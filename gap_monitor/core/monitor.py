@@ -30,6 +30,8 @@ HEADERLESS_TYPES = frozenset({"std_msgs/msg/String", "std_msgs/msg/Bool"})
 TIMING_LIMITS = TimingLimits(silence_warn_periods=None, silence_error_periods=None, gaps_warn=None)
 # Unmatched messages in a short live window mostly mean a lost message, not a clock problem.
 LIVE_UNMATCHED_WARN_PCT = 20.0
+# Discovery and QoS matching deliver the first second of a stream in bursts: judge timing after it.
+TIMING_WARMUP_NS = 2 * NS
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Monitor:
             for s in config.streams
         }
         self.malformed: dict[str, int] = dict.fromkeys(self.streams, 0)
+        # Per topic, when its timing may first be judged (set by its first message).
+        self._timing_from_ns: dict[str, int] = {}
         self.last_error: dict[str, str] = {}
         self.timing: TimingTracker | None = None
         if config.timing.enabled:
@@ -159,6 +163,8 @@ class Monitor:
         if health is None:
             return
         health.observe(receipt_ns, len(data))
+        if topic not in self._timing_from_ns:
+            self._timing_from_ns[topic] = receipt_ns + TIMING_WARMUP_NS
         if self.timing is None and topic not in self._skew_topics:
             return
         try:
@@ -180,6 +186,7 @@ class Monitor:
     def restart_stream(self, topic: str, now_ns: int, reason: str) -> None:
         """Forget a stream's statistics (e.g. a new subscription): its old samples say nothing now."""
         self.health[topic].restart(now_ns)
+        self._timing_from_ns.pop(topic, None)
         if self.timing is not None:
             for (t, _), stream in self.timing.streams().items():
                 if t == topic:
@@ -202,12 +209,20 @@ class Monitor:
         for topic, health in self.health.items():
             report = health.report(now_ns)
             events += self._transition(
-                f"stream {topic}", "stream_state", topic, report.level, report.message, now_ns
+                f"stream {topic}",
+                "stream_state",
+                topic,
+                report.level,
+                report.message,
+                now_ns,
+                {"received": report.count},
             )
         if self.timing is not None:
             by_topic: dict[str, list[Finding]] = {}
             for f in self.timing.assess(TIMING_LIMITS, now_ns):
-                by_topic.setdefault(f.subject.split(" [", 1)[0], []).append(f)
+                topic = f.subject.split(" [", 1)[0]
+                if now_ns >= self._timing_from_ns.get(topic, now_ns + 1):
+                    by_topic.setdefault(topic, []).append(f)
             for topic, findings in by_topic.items():
                 level, message = _worst(findings)
                 events += self._transition(f"timing {topic}", "timing", topic, level, message, now_ns)
@@ -220,7 +235,7 @@ class Monitor:
             self._clock_ns = now_ns
             for e in list(events):
                 # A stream that never arrived is a setup problem; one that stops is a hard case.
-                stalled = e.severity == Severity.STALE and e.details.get("previous") not in (None, "STALE")
+                stalled = e.severity == Severity.STALE and e.details.get("received", 0) > 0
                 wanted = {
                     "stream_state": c.on_stream_stale and stalled,
                     "timing": c.on_timing and e.severity >= Severity.WARN,
@@ -272,7 +287,14 @@ class Monitor:
         )
 
     def _transition(
-        self, key: str, kind: str, source: str, level: Severity, message: str, now_ns: int
+        self,
+        key: str,
+        kind: str,
+        source: str,
+        level: Severity,
+        message: str,
+        now_ns: int,
+        details: Mapping[str, Any] | None = None,
     ) -> list[Event]:
         previous = self._levels.get(key)
         if previous == level:
@@ -287,7 +309,7 @@ class Monitor:
                 level,
                 f"{source}: {level.name} ({message})",
                 now_ns,
-                {"previous": previous.name if previous is not None else None},
+                {"previous": previous.name if previous is not None else None, **(details or {})},
             )
         ]
 

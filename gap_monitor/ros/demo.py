@@ -118,7 +118,12 @@ def run_demo(
     stop = runtime.StopFlag()
     stop.install()
     with (log_dir / "monitor.log").open("w") as mlog, (log_dir / "sim.log").open("w") as slog:
-        monitor = _spawn("gap_monitor.ros.monitor_node", ["--ros-args", "--params-file", params_file], mlog)
+        snapshots = log_dir / "snapshots"
+        monitor = _spawn(
+            "gap_monitor.ros.monitor_node",
+            ["--ros-args", "--params-file", params_file, "-p", f"capture.output_dir:={snapshots}"],
+            mlog,
+        )
         # Let the monitor come up first so it sees the whole scenario.
         time.sleep(1.0)
         sim = _spawn(
@@ -151,16 +156,29 @@ def run_demo(
 
 def _summary(observer: DemoObserver, start_mono: float, monitor_rc: int, sim_rc: int, out: TextIO) -> int:
     wall_start_ns = time.time_ns() - int((time.monotonic() - start_mono) * 1e9)
-    print("\nsummary", file=out)
+
+    def at(e: Event) -> str:
+        return f"{(e.time_ns - wall_start_ns) / 1e9:5.1f}s"
+
+    print("\nsummary (times since the sim started)", file=out)
     by_source: dict[str, list[str]] = defaultdict(list)
     for e in observer.events:
-        t = (e.time_ns - wall_start_ns) / 1e9
-        by_source[e.source].append(f"{t:5.1f}s {e.severity.name}")
+        if e.kind == "stream_state":
+            by_source[e.source].append(f"{at(e)} {e.severity.name}")
     for topic, view in observer.views.items():
         seconds = ", ".join(f"{lvl} {n} s" for lvl, n in sorted(view.seconds_in.items()))
         print(f"  {view.name:10s} {topic}: {seconds or 'no diagnostics'}", file=out)
         if by_source.get(topic):
             print(f"  {'':10s} state changes: {'; '.join(by_source[topic])}", file=out)
+    findings = [e for e in observer.events if e.kind in ("timing", "skew") and e.severity >= Severity.WARN]
+    if findings:
+        print("  timing and skew findings:", file=out)
+        for e in findings:
+            print(f"    {at(e)} {e.severity.name:5s} {e.reason}", file=out)
+    written = [e for e in observer.events if e.kind == "snapshot_written"]
+    print(f"  snapshots written: {len(written)}", file=out)
+    for e in written:
+        print(f"    {at(e)} {e.details.get('path', '')}", file=out)
     print(
         f"  events: {len(observer.events)}; /diagnostics messages: {observer.diagnostics_seen}; "
         f"monitor exit {monitor_rc}, sim exit {sim_rc}",
