@@ -98,14 +98,19 @@ class WrenchSample:
 Sample = ImageSample | ImuSample | JointSample | WrenchSample
 
 
+# Camera yaw: a slow sweep (two incommensurate sinusoids, so it never repeats exactly) plus a small
+# faster shake, as a robot's camera has; the shake is what makes camera-IMU timing observable.
+YAW_TERMS = ((0.12, 0.31, 0.0), (0.05, 0.93, 1.0), (0.012, 2.7, 0.4), (0.004, 6.1, 2.0))  # (rad, Hz, phase)
+
+
 def yaw(t_s: float) -> float:
-    """Camera yaw (rad): two incommensurate sinusoids, so the motion never repeats exactly."""
-    return 0.12 * math.sin(2 * math.pi * 0.31 * t_s) + 0.05 * math.sin(2 * math.pi * 0.93 * t_s + 1.0)
+    """Camera yaw (rad) at time t."""
+    return sum(a * math.sin(2 * math.pi * f * t_s + p) for a, f, p in YAW_TERMS)
 
 
 def yaw_rate(t_s: float) -> float:
-    w1, w2 = 2 * math.pi * 0.31, 2 * math.pi * 0.93
-    return 0.12 * w1 * math.cos(w1 * t_s) + 0.05 * w2 * math.cos(w2 * t_s + 1.0)
+    """d yaw / dt (rad/s): what the gyro's z axis measures."""
+    return sum(a * 2 * math.pi * f * math.cos(2 * math.pi * f * t_s + p) for a, f, p in YAW_TERMS)
 
 
 class Scheduler:
