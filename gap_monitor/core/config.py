@@ -94,6 +94,22 @@ class SkewPairConfig:
 
 
 @dataclass(frozen=True)
+class MotionOffsetConfig:
+    """Live camera-IMU offset from motion (gyro vs image motion); off while `camera` is empty."""
+
+    camera: str = ""
+    imu: str = ""
+    warn_ms: float = 5.0
+    error_ms: float = 20.0
+    period_s: float = 5.0
+    window_s: float = 10.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.camera)
+
+
+@dataclass(frozen=True)
 class CaptureConfig:
     """Ring buffer and snapshots: what is kept in memory and when it is written to disk."""
 
@@ -122,6 +138,7 @@ class MonitorConfig:
     health: HealthConfig = field(default_factory=HealthConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)
     skew_pairs: tuple[SkewPairConfig, ...] = ()
+    motion_offset: MotionOffsetConfig = field(default_factory=MotionOffsetConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     diagnostics_period_s: float = 1.0
     check_period_s: float = 0.2
@@ -220,6 +237,31 @@ def _skew_pairs(chk: Checker, raw: Mapping[str, Any], topics: set[str]) -> tuple
     return tuple(pairs)
 
 
+def _motion_offset(chk: Checker, raw: Mapping[str, Any], streams: list[StreamConfig]) -> MotionOffsetConfig:
+    chk.unknown_keys(raw, "motion_offset", {"camera", "imu", "warn_ms", "error_ms", "period_s", "window_s"})
+    if not raw:
+        return MotionOffsetConfig()
+    by_modality = {m: sorted(s.topic for s in streams if s.modality == m) for m in ("camera", "imu")}
+    topics = {}
+    for key in ("camera", "imu"):
+        value = raw.get(key)
+        if value not in by_modality[key]:
+            allowed = ", ".join(by_modality[key]) or "none configured"
+            chk.problem(f"motion_offset.{key}", value, f"a monitored {key} topic ({allowed})")
+        topics[key] = str(value or "")
+    warn = chk.number(raw, "warn_ms", "motion_offset", 5.0, low=0.0, high=10_000.0)
+    return MotionOffsetConfig(
+        camera=topics["camera"],
+        imu=topics["imu"],
+        warn_ms=warn,
+        error_ms=chk.number(
+            raw, "error_ms", "motion_offset", max(20.0, warn), low=warn, high=10_000.0, low_inclusive=True
+        ),
+        period_s=chk.number(raw, "period_s", "motion_offset", 5.0, low=0.1, high=3600.0, low_inclusive=True),
+        window_s=chk.number(raw, "window_s", "motion_offset", 10.0, low=1.0, high=3600.0, low_inclusive=True),
+    )
+
+
 def _capture(chk: Checker, raw: Mapping[str, Any]) -> CaptureConfig:
     d = CaptureConfig()
     fields = {"enabled", "output_dir", "pre_s", "post_s", "compression", "cooldown_s", "max_per_hour"}
@@ -256,7 +298,7 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
     """Validate a nested parameter mapping (the content of `ros__parameters`)."""
     chk = Checker()
     allowed = set(MODALITY_KEYS.values()) | {"health", "diagnostics_period_s", "check_period_s"}
-    allowed |= {"diagnostic_prefix", "timing", "skew_pairs", "capture"}
+    allowed |= {"diagnostic_prefix", "timing", "skew_pairs", "capture", "motion_offset"}
     chk.unknown_keys({k: v for k, v in params.items() if k not in ROS_OWN_PARAMETERS}, "", allowed)
 
     h = chk.mapping(params, "health", "")
@@ -289,6 +331,7 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
     timing = _timing(chk, chk.mapping(params, "timing", ""))
     pairs = _skew_pairs(chk, chk.mapping(params, "skew_pairs", ""), {s.topic for s in streams})
     capture = _capture(chk, chk.mapping(params, "capture", ""))
+    motion = _motion_offset(chk, chk.mapping(params, "motion_offset", ""), streams)
 
     prefix = params.get("diagnostic_prefix", NODE_NAME)
     if not isinstance(prefix, str) or not prefix:
@@ -299,6 +342,7 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
         health=health,
         timing=timing,
         skew_pairs=pairs,
+        motion_offset=motion,
         capture=capture,
         diagnostics_period_s=chk.number(params, "diagnostics_period_s", "", 1.0, low=0.0, high=60.0),
         check_period_s=chk.number(params, "check_period_s", "", 0.2, low=0.0, high=10.0),

@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from gap_monitor import __version__
 from gap_monitor.core import cdr
-from gap_monitor.core.config import MonitorConfig, StreamConfig
+from gap_monitor.core.config import COMPRESSED_IMAGE_TYPE, MonitorConfig, StreamConfig
 from gap_monitor.core.events import Event, Severity
+from gap_monitor.core.motion_offset import MotionOffsetEstimator, MotionOffsetSettings, OffsetEstimate
 from gap_monitor.core.ring_buffer import RingBuffer
 from gap_monitor.core.skew import SkewLimits, SkewPair, SkewSettings, SkewTracker
 from gap_monitor.core.snapshot import SnapshotSettings, SnapshotWriter, TriggerResult, check_ring_buffer
@@ -98,6 +102,14 @@ class Monitor:
         )
         self._skew_topics = self.skew.topics
         self._levels: dict[str, Severity] = {}
+        mo = config.motion_offset
+        self.motion: MotionOffsetEstimator | None = None
+        self.motion_estimate: OffsetEstimate | None = None
+        self._next_motion_ns = now_ns + int(mo.period_s * NS)
+        if mo.enabled:
+            self.motion = MotionOffsetEstimator(
+                MotionOffsetSettings(window_s=mo.window_s, history_s=max(3 * mo.window_s, 30.0))
+            )
         self.ring: RingBuffer | None = None
         self.writer: SnapshotWriter | None = None
         self._announced_written = 0
@@ -182,6 +194,23 @@ class Monitor:
             self.timing.observe(topic, stamp, receipt_ns, frame_id, steady_ns)
         if topic in self._skew_topics:
             self.skew.observe(topic, stamp)
+        if self.motion is not None:
+            self._feed_motion(topic, stamp, data)
+
+    def _feed_motion(self, topic: str, stamp_ns: int, data: bytes) -> None:
+        assert self.motion is not None
+        mo = self.config.motion_offset
+        try:
+            if topic == mo.imu:
+                w = cdr.decode_imu(data).angular_velocity
+                self.motion.add_gyro(stamp_ns, float(w[0]), float(w[1]), float(w[2]))
+            elif topic == mo.camera:
+                frame = _grey_frame(self.streams[topic].msgtype, data)
+                if frame is not None:
+                    self.motion.add_frame(stamp_ns, frame)
+        except (cdr.CdrError, ValueError) as exc:
+            self.malformed[topic] += 1
+            self.last_error[topic] = f"motion offset: {exc}"
 
     def restart_stream(self, topic: str, now_ns: int, reason: str) -> None:
         """Forget a stream's statistics (e.g. a new subscription): its old samples say nothing now."""
@@ -226,6 +255,11 @@ class Monitor:
             for topic, findings in by_topic.items():
                 level, message = _worst(findings)
                 events += self._transition(f"timing {topic}", "timing", topic, level, message, now_ns)
+        if self.motion is not None and now_ns >= self._next_motion_ns:
+            self._next_motion_ns = now_ns + int(self.config.motion_offset.period_s * NS)
+            self.motion_estimate = self.motion.estimate()
+            level, message = self._motion_level()
+            events += self._transition("motion_offset", "motion_offset", self._motion_name(), level, message, now_ns)
         for pair_findings in self._skew_findings().values():
             level, message = _worst(pair_findings)
             events += self._transition(
@@ -240,6 +274,7 @@ class Monitor:
                     "stream_state": c.on_stream_stale and stalled,
                     "timing": c.on_timing and e.severity >= Severity.WARN,
                     "skew": c.on_skew and e.severity >= Severity.WARN,
+                    "motion_offset": c.on_skew and e.severity >= Severity.WARN,
                 }.get(e.kind, False)
                 if wanted:
                     result = self.capture(e.kind, e.reason, e.source, now_ns, e.details)
@@ -360,9 +395,49 @@ class Monitor:
                     "unmatched_fraction": _fmt(sk.unmatched_fraction, ".3f"),
                 }
             out.append(StatusReport(f"{prefix}: skew {name}", level, message, name, values))
+        if self.motion is not None:
+            level, message = self._motion_level()
+            e = self.motion_estimate
+            values = {}
+            if e is not None:
+                values = {
+                    "offset_ms": _fmt(None if e.offset_s is None else e.offset_s * 1000, ".2f"),
+                    "uncertainty_ms": _fmt(
+                        None if e.uncertainty_s is None else e.uncertainty_s * 1000, ".2f"
+                    ),
+                    "confident": str(e.confident).lower(),
+                    "confidence": _fmt(e.confidence, ".2f"),
+                    "frames": str(e.n_frames),
+                    "motion_rms_rad_s": _fmt(e.motion_rms, ".4f"),
+                }
+            out.append(
+                StatusReport(
+                    f"{prefix}: motion offset {self._motion_name()}", level, message, "motion_offset", values
+                )
+            )
         if self.writer is not None:
             out.append(self._capture_status(prefix))
         return out
+
+    def _motion_name(self) -> str:
+        mo = self.config.motion_offset
+        return f"{mo.camera} vs {mo.imu}"
+
+    def _motion_level(self) -> tuple[Severity, str]:
+        """Only a confident estimate can raise a level; a weak one says why it is weak."""
+        e = self.motion_estimate
+        mo = self.config.motion_offset
+        if e is None:
+            return Severity.OK, "collecting"
+        if not e.confident or e.offset_s is None:
+            return Severity.OK, e.reason
+        ms = e.offset_s * 1000
+        text = f"{self._motion_name()}: motion offset {ms:+.1f} ms"
+        if abs(ms) >= mo.error_ms:
+            return Severity.ERROR, f"{text} (limit {mo.error_ms:g} ms)"
+        if abs(ms) >= mo.warn_ms:
+            return Severity.WARN, f"{text} (limit {mo.warn_ms:g} ms)"
+        return Severity.OK, f"{text} (within {mo.warn_ms:g} ms)"
 
     def _timing_message(self, topic: str, now_ns: int) -> str:
         assert self.timing is not None
@@ -418,3 +493,11 @@ class Monitor:
         if self.writer is not None:
             self._clock_ns = now_ns
             self.writer.close(now_ns, timeout_s=30.0)
+
+
+def _grey_frame(msgtype: str, data: bytes) -> Any:
+    """The image of a camera message, for motion tracking (grey or colour; None if undecodable)."""
+    if msgtype == COMPRESSED_IMAGE_TYPE:
+        encoded = cdr.decode_compressed_image(data).data
+        return cv2.imdecode(np.asarray(encoded), cv2.IMREAD_GRAYSCALE)
+    return cdr.decode_image(data).pixels()

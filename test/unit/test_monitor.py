@@ -180,3 +180,71 @@ def test_manual_capture_and_disabled_capture(tmp_path):
     quiet = Monitor(off, 1_000 * NS)
     assert quiet.capture("manual", "x", "test", 1_000 * NS) is None
     assert not any(s.name.endswith("capture") for s in quiet.statuses(1_000 * NS))
+
+
+def sim_image_bytes(stamp_ns: int, pixels: np.ndarray) -> bytes:
+    h, w = pixels.shape[:2]
+    msg = Image(
+        header=header(stamp_ns, "cam"),
+        height=h,
+        width=w,
+        encoding="rgb8",
+        is_bigendian=0,
+        step=w * 3,
+        data=pixels.reshape(-1),
+    )
+    return bytes(STORE.serialize_cdr(msg, "sensor_msgs/msg/Image"))
+
+
+def sim_imu_bytes(stamp_ns: int, gyro: np.ndarray) -> bytes:
+    msg = Imu(
+        header=header(stamp_ns, "imu"),
+        orientation=Quaternion(x=0.0, y=0.0, z=0.0, w=1.0),
+        orientation_covariance=np.zeros(9),
+        angular_velocity=Vector3(x=float(gyro[0]), y=float(gyro[1]), z=float(gyro[2])),
+        angular_velocity_covariance=np.zeros(9),
+        linear_acceleration=Vector3(x=0.0, y=0.0, z=9.81),
+        linear_acceleration_covariance=np.zeros(9),
+    )
+    return bytes(STORE.serialize_cdr(msg, "sensor_msgs/msg/Imu"))
+
+
+def test_live_motion_offset_flags_a_camera_late_by_12ms():
+    from gap_monitor.scenario import Scenario
+    from gap_monitor.sim import RigSettings, SimRig
+
+    params = {
+        "cameras": {"cam": {"topic": "/cam", "rate_hz": 30.0}},
+        "imus": {"imu": {"topic": "/imu", "rate_hz": 400.0}},
+        "motion_offset": {
+            "camera": "/cam",
+            "imu": "/imu",
+            "warn_ms": 5.0,
+            "period_s": 12.0,
+            "window_s": 10.0,
+        },
+        "capture": {"enabled": False},
+    }
+    t0 = 1_000 * NS
+    monitor = Monitor(config_from_parameters(params), t0)
+    rig = SimRig(RigSettings(width=320, height=240, focal_px=250.0), Scenario(seed=4))
+    shift_ns = 12_000_000
+    events = []
+    for k in range(int(12.5 * 400)):
+        t = k / 400
+        stamp = t0 + int(t * NS)
+        monitor.on_message("/imu", stamp + NS // 1000, sim_imu_bytes(stamp, rig.imu(t).gyro))
+        if k % 40 == 0 or k % 40 == 13 or k % 40 == 27:  # 30 Hz from the 400 Hz grid (1/30 s ~ 13.3 ticks)
+            tc = round(k / 400 * 30) / 30
+            cam_stamp = t0 + int(tc * NS) + shift_ns
+            monitor.on_message(
+                "/cam", cam_stamp + NS // 1000, sim_image_bytes(cam_stamp, rig.camera(tc).pixels)
+            )
+        if k % 80 == 0:
+            events += monitor.check(stamp + NS // 1000)
+    found = [e for e in events if e.kind == "motion_offset"]
+    assert found and found[0].severity == Severity.WARN, [e.reason for e in events]
+    assert "motion offset +1" in found[0].reason and "(limit 5 ms)" in found[0].reason
+    status = next(s for s in monitor.statuses(t0 + 13 * NS) if "motion offset" in s.name)
+    assert status.values["confident"] == "true"
+    assert float(status.values["offset_ms"]) == pytest.approx(12.0, abs=2.0)
