@@ -28,19 +28,32 @@ __all__ = [
     "CdrError",
     "CdrMessage",
     "CompressedImageMsg",
+    "DiagnosticArrayMsg",
+    "DiagnosticStatusMsg",
+    "Float64MultiArrayMsg",
+    "GoalStatusArrayMsg",
+    "GoalStatusMsg",
     "Header",
     "ImageMsg",
     "ImuMsg",
     "JointStateMsg",
+    "MultiArrayDimensionMsg",
     "StringMsg",
+    "TwistMsg",
+    "TwistStampedMsg",
     "WrenchStampedMsg",
     "decode",
     "decode_bool",
     "decode_compressed_image",
+    "decode_diagnostic_array",
+    "decode_float64_multi_array",
+    "decode_goal_status_array",
     "decode_image",
     "decode_imu",
     "decode_joint_state",
     "decode_string",
+    "decode_twist",
+    "decode_twist_stamped",
     "decode_wrench_stamped",
     "header_frame_id",
     "header_stamp_ns",
@@ -221,8 +234,98 @@ class BoolMsg:
     data: bool
 
 
+@dataclass(frozen=True)
+class GoalStatusMsg:
+    """action_msgs/msg/GoalStatus; `goal_id` is the 16-byte UUID, `stamp_ns` the goal's accept time."""
+
+    goal_id: bytes
+    stamp_ns: int
+    status: int
+
+    # action_msgs/msg/GoalStatus constants
+    UNKNOWN = 0
+    ACCEPTED = 1
+    EXECUTING = 2
+    CANCELING = 3
+    SUCCEEDED = 4
+    CANCELED = 5
+    ABORTED = 6
+
+
+@dataclass(frozen=True)
+class GoalStatusArrayMsg:
+    """action_msgs/msg/GoalStatusArray (what an action server publishes on `<action>/_action/status`)."""
+
+    status_list: tuple[GoalStatusMsg, ...]
+
+
+@dataclass(frozen=True)
+class DiagnosticStatusMsg:
+    """diagnostic_msgs/msg/DiagnosticStatus; `values` keeps the key/value pairs in order (keys may repeat)."""
+
+    level: int
+    name: str
+    message: str
+    hardware_id: str
+    values: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class DiagnosticArrayMsg:
+    """diagnostic_msgs/msg/DiagnosticArray."""
+
+    header: Header
+    status: tuple[DiagnosticStatusMsg, ...]
+
+
+@dataclass(frozen=True)
+class MultiArrayDimensionMsg:
+    """std_msgs/msg/MultiArrayDimension."""
+
+    label: str
+    size: int
+    stride: int
+
+
+@dataclass(frozen=True, eq=False)
+class Float64MultiArrayMsg:
+    """std_msgs/msg/Float64MultiArray; `dim` and `data_offset` are the layout, `data` a view."""
+
+    dim: tuple[MultiArrayDimensionMsg, ...]
+    data_offset: int
+    data: NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class TwistMsg:
+    """geometry_msgs/msg/Twist; linear and angular are (x, y, z)."""
+
+    linear: NDArray[np.float64]
+    angular: NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class TwistStampedMsg:
+    """geometry_msgs/msg/TwistStamped (cmd_vel in stamped form)."""
+
+    header: Header
+    linear: NDArray[np.float64]
+    angular: NDArray[np.float64]
+
+
 CdrMessage: TypeAlias = (
-    ImageMsg | CompressedImageMsg | ImuMsg | JointStateMsg | WrenchStampedMsg | StringMsg | BoolMsg
+    ImageMsg
+    | CompressedImageMsg
+    | ImuMsg
+    | JointStateMsg
+    | WrenchStampedMsg
+    | StringMsg
+    | BoolMsg
+    | GoalStatusArrayMsg
+    | DiagnosticArrayMsg
+    | Float64MultiArrayMsg
+    | TwistMsg
+    | TwistStampedMsg
 )
 
 
@@ -266,6 +369,16 @@ class _Reader:
         if value > 1:
             raise CdrError(f"{self.msgtype}: {what} is {value}, a CDR boolean must be 0 or 1")
         return value == 1
+
+    def i8(self, what: str) -> int:
+        value = self.u8(what)
+        return value - 256 if value > 127 else value
+
+    def raw_bytes(self, n: int, what: str) -> bytes:
+        self.need(n, what)
+        value = bytes(self.buf[self.pos : self.pos + n])
+        self.pos += n
+        return value
 
     def u32(self, what: str) -> int:
         self.align(4)
@@ -318,6 +431,14 @@ class _Reader:
         array = np.frombuffer(self.buf, dtype=np.uint8, count=n, offset=self.pos)
         self.pos += n
         return array
+
+    def stamp(self, what: str) -> int:
+        """A builtin_interfaces/Time inside a message body (aligned to 4), as nanoseconds."""
+        self.align(4)
+        self.need(8, what)
+        sec, nanosec = self.structs["stamp"].unpack_from(self.buf, self.pos)
+        self.pos += 8
+        return int(sec) * _NS_PER_S + int(nanosec)
 
     def header(self) -> Header:
         self.need(8, "header.stamp")
@@ -388,6 +509,59 @@ def _parse_bool(r: _Reader) -> BoolMsg:
     return BoolMsg(r.boolean("data"))
 
 
+def _parse_goal_status_array(r: _Reader) -> GoalStatusArrayMsg:
+    # Each element holds at least uuid (16) + stamp (8) + status (1) bytes.
+    n = r.count("status_list", 25)
+    items = []
+    for i in range(n):
+        goal_id = r.raw_bytes(16, f"status_list[{i}].goal_info.goal_id")
+        stamp = r.stamp(f"status_list[{i}].goal_info.stamp")
+        items.append(GoalStatusMsg(goal_id, stamp, r.i8(f"status_list[{i}].status")))
+    return GoalStatusArrayMsg(tuple(items))
+
+
+def _parse_diagnostic_array(r: _Reader) -> DiagnosticArrayMsg:
+    header = r.header()
+    # Each status holds at least a level byte and four 4-byte lengths (3 strings, values).
+    n = r.count("status", 17)
+    items = []
+    for i in range(n):
+        at = f"status[{i}]"
+        level = r.u8(f"{at}.level")
+        name = r.string(f"{at}.name")
+        message = r.string(f"{at}.message")
+        hardware_id = r.string(f"{at}.hardware_id")
+        m = r.count(f"{at}.values", 8)
+        values = tuple(
+            (r.string(f"{at}.values[{j}].key"), r.string(f"{at}.values[{j}].value")) for j in range(m)
+        )
+        items.append(DiagnosticStatusMsg(level, name, message, hardware_id, values))
+    return DiagnosticArrayMsg(header, tuple(items))
+
+
+def _parse_float64_multi_array(r: _Reader) -> Float64MultiArrayMsg:
+    n = r.count("layout.dim", 12)  # label length + size + stride
+    dims = []
+    for i in range(n):
+        label = r.string(f"layout.dim[{i}].label")
+        dims.append(
+            MultiArrayDimensionMsg(label, r.u32(f"layout.dim[{i}].size"), r.u32(f"layout.dim[{i}].stride"))
+        )
+    data_offset = r.u32("layout.data_offset")
+    return Float64MultiArrayMsg(tuple(dims), data_offset, r.f64_seq("data"))
+
+
+def _parse_twist(r: _Reader) -> TwistMsg:
+    v = r.f64_array(6, "linear, angular")
+    return TwistMsg(linear=v[0:3], angular=v[3:6])
+
+
+def _parse_twist_stamped(r: _Reader) -> TwistStampedMsg:
+    header = r.header()
+    v = r.f64_array(6, "twist")
+    return TwistStampedMsg(header, linear=v[0:3], angular=v[3:6])
+
+
 def _run(msgtype: str, data: Buffer, parse: Callable[[_Reader], CdrMessage]) -> CdrMessage:
     reader = _Reader(data, msgtype)
     try:
@@ -450,6 +624,41 @@ def decode_bool(data: Buffer) -> BoolMsg:
     return msg
 
 
+def decode_goal_status_array(data: Buffer) -> GoalStatusArrayMsg:
+    """Decode action_msgs/msg/GoalStatusArray."""
+    msg = _run("action_msgs/msg/GoalStatusArray", data, _parse_goal_status_array)
+    assert isinstance(msg, GoalStatusArrayMsg)
+    return msg
+
+
+def decode_diagnostic_array(data: Buffer) -> DiagnosticArrayMsg:
+    """Decode diagnostic_msgs/msg/DiagnosticArray."""
+    msg = _run("diagnostic_msgs/msg/DiagnosticArray", data, _parse_diagnostic_array)
+    assert isinstance(msg, DiagnosticArrayMsg)
+    return msg
+
+
+def decode_float64_multi_array(data: Buffer) -> Float64MultiArrayMsg:
+    """Decode std_msgs/msg/Float64MultiArray."""
+    msg = _run("std_msgs/msg/Float64MultiArray", data, _parse_float64_multi_array)
+    assert isinstance(msg, Float64MultiArrayMsg)
+    return msg
+
+
+def decode_twist(data: Buffer) -> TwistMsg:
+    """Decode geometry_msgs/msg/Twist."""
+    msg = _run("geometry_msgs/msg/Twist", data, _parse_twist)
+    assert isinstance(msg, TwistMsg)
+    return msg
+
+
+def decode_twist_stamped(data: Buffer) -> TwistStampedMsg:
+    """Decode geometry_msgs/msg/TwistStamped."""
+    msg = _run("geometry_msgs/msg/TwistStamped", data, _parse_twist_stamped)
+    assert isinstance(msg, TwistStampedMsg)
+    return msg
+
+
 DECODERS: dict[str, Callable[[Buffer], CdrMessage]] = {
     "sensor_msgs/msg/Image": decode_image,
     "sensor_msgs/msg/CompressedImage": decode_compressed_image,
@@ -458,6 +667,11 @@ DECODERS: dict[str, Callable[[Buffer], CdrMessage]] = {
     "geometry_msgs/msg/WrenchStamped": decode_wrench_stamped,
     "std_msgs/msg/String": decode_string,
     "std_msgs/msg/Bool": decode_bool,
+    "action_msgs/msg/GoalStatusArray": decode_goal_status_array,
+    "diagnostic_msgs/msg/DiagnosticArray": decode_diagnostic_array,
+    "std_msgs/msg/Float64MultiArray": decode_float64_multi_array,
+    "geometry_msgs/msg/Twist": decode_twist,
+    "geometry_msgs/msg/TwistStamped": decode_twist_stamped,
 }
 SUPPORTED_TYPES = frozenset(DECODERS)
 

@@ -6,6 +6,7 @@ tests. Validation collects every problem before raising, so a user fixes a file 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,7 +185,9 @@ def _stream(
     default_timeout = max(health.stale_timeout_s, 5.0 / rate)
     timeout = chk.number(raw, "stale_timeout_s", path, default_timeout, low=0.0, high=3600.0)
     reliability = chk.choice(raw, "reliability", path, "auto", RELIABILITY_CHOICES)
-    depth = chk.integer(raw, "queue_depth", path, 50, low=1, high=100_000)
+    # Half a second of messages: a callback held up that long (a snapshot, a profile check) loses none.
+    default_depth = max(10, min(1000, math.ceil(rate * 0.5)))
+    depth = chk.integer(raw, "queue_depth", path, default_depth, low=1, high=100_000)
     if not isinstance(topic, str):
         return None
     return StreamConfig(

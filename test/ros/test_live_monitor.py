@@ -17,7 +17,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_helpers import REPO, spin_until
-from sensor_msgs.msg import Imu
+from sensor_msgs.msg import Image, Imu
 from std_msgs.msg import String
 
 from gap_monitor.core.cdr import header_stamp_ns
@@ -32,6 +32,10 @@ from gap_monitor.sim import DEFAULT_TOPICS, RigSettings
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 NS = 1_000_000_000
 CONFIG = REPO / "config" / "monitor.yaml"
+
+
+def stamp_of(msg: Image) -> int:
+    return msg.header.stamp.sec * NS + msg.header.stamp.nanosec
 
 
 def write_scenario(tmp_path: Path, faults: list[dict[str, Any]], duration: float) -> Path:
@@ -182,3 +186,48 @@ def test_node_refuses_to_start_on_bad_config(domain_id):
     assert result.returncode == 2
     assert "imus.imu.rate_hz: -5.0: a number in (0, 100000]" in result.stderr
     assert "health.stale_timeout: 1.0: unknown key" in result.stderr
+
+
+def test_scripted_stamp_offset_raises_skew_event_within_3s(context, spawn, tmp_path):
+    config = replace(load_config(CONFIG), capture=CaptureConfig(enabled=False))
+    monitor = MonitorNode(config, context=context)
+    watcher = DiagnosticsWatcher(context)
+    color_stamps: set[int] = set()
+    depth_arrivals: list[tuple[int, int]] = []
+    reliable = QoSProfile(depth=30, reliability=ReliabilityPolicy.RELIABLE)
+    watcher.create_subscription(
+        Image, "/camera/color/image_raw", lambda m: color_stamps.add(stamp_of(m)), reliable
+    )
+    watcher.create_subscription(
+        Image,
+        "/camera/depth/image_rect_raw",
+        lambda m: depth_arrivals.append((time.time_ns(), stamp_of(m))),
+        reliable,
+    )
+    executor = runtime.make_executor(context)
+    executor.add_node(monitor)
+    executor.add_node(watcher)
+    fault = {"kind": "stamp_offset", "stream": "depth", "start_s": 5.0, "duration_s": 6.0, "offset_ms": 8.0}
+    scenario = write_scenario(tmp_path, [fault], 12)
+    spawn(
+        "gap_monitor.ros.sim_node",
+        "--scenario",
+        str(scenario),
+        "--duration",
+        "12",
+        "--width",
+        "320",
+        "--height",
+        "240",
+    )
+
+    def skew_events() -> list[Event]:
+        return [e for e in watcher.events if e.kind == "skew" and e.severity >= Severity.WARN]
+
+    assert spin_until(executor, lambda: bool(skew_events()), 15.0), [e.reason for e in watcher.events]
+    onset = next(
+        t for t, stamp in depth_arrivals if stamp not in color_stamps and stamp - 8_000_000 in color_stamps
+    )
+    event = skew_events()[0]
+    assert 0 < event.time_ns - onset <= 3 * NS
+    assert "+8.0 ms" in event.reason or "-8.0 ms" in event.reason
