@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("sim_args", nargs=argparse.REMAINDER, help="arguments for sim (see `sim --help`)")
     sim.set_defaults(func=_cmd_sim)
 
+    from gap_monitor import replay
+
+    replay.add_parser(sub)
+
     check = sub.add_parser("check-config", help="validate a monitor parameter file and list its streams")
     check.add_argument("params_file")
     check.add_argument("--node-name", default="gap_monitor")

@@ -490,8 +490,11 @@ class Monitor:
         return StatusReport(f"{prefix}: capture", level, message, "capture", values)
 
     def close(self, now_ns: int) -> None:
+        """Finish what the writer holds: a snapshot whose post window ends by `now_ns` is complete,
+        a later one is written truncated."""
         if self.writer is not None:
             self._clock_ns = now_ns
+            self.writer.poll(now_ns)
             self.writer.close(now_ns, timeout_s=30.0)
 
 
