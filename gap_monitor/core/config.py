@@ -95,6 +95,19 @@ class SkewPairConfig:
 
 
 @dataclass(frozen=True)
+class ConditionsConfig:
+    """Condition features and their scoring against a training-condition profile."""
+
+    enabled: bool = True
+    profile: str = ""  # path of a profile YAML; empty: features only, no scoring
+    image_rate_hz: float = 5.0
+    window_s: float = 1.0
+    hop_s: float = 0.2
+    near_m: float = 0.3
+    error_factor: float = 3.0  # ERROR when the score reaches this times the alarm threshold
+
+
+@dataclass(frozen=True)
 class MotionOffsetConfig:
     """Live camera-IMU offset from motion (gyro vs image motion); off while `camera` is empty."""
 
@@ -129,6 +142,7 @@ class CaptureConfig:
     on_stream_stale: bool = True
     on_timing: bool = False
     on_skew: bool = True
+    on_novel_condition: bool = True
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,7 @@ class MonitorConfig:
     timing: TimingConfig = field(default_factory=TimingConfig)
     skew_pairs: tuple[SkewPairConfig, ...] = ()
     motion_offset: MotionOffsetConfig = field(default_factory=MotionOffsetConfig)
+    conditions: ConditionsConfig = field(default_factory=ConditionsConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     diagnostics_period_s: float = 1.0
     check_period_s: float = 0.2
@@ -240,6 +255,31 @@ def _skew_pairs(chk: Checker, raw: Mapping[str, Any], topics: set[str]) -> tuple
     return tuple(pairs)
 
 
+def _conditions(chk: Checker, raw: Mapping[str, Any]) -> ConditionsConfig:
+    d = ConditionsConfig()
+    keys = {"enabled", "profile", "image_rate_hz", "window_s", "hop_s", "near_m", "error_factor"}
+    chk.unknown_keys(raw, "conditions", keys)
+    profile = raw.get("profile", d.profile)
+    if not isinstance(profile, str):
+        chk.problem("conditions.profile", profile, "a path to a profile YAML, or empty for features only")
+        profile = d.profile
+    window = chk.number(raw, "window_s", "conditions", d.window_s, low=0.01, high=600.0, low_inclusive=True)
+    hop = chk.number(raw, "hop_s", "conditions", d.hop_s, low=0.001, high=600.0, low_inclusive=True)
+    if hop > window:
+        chk.problem("conditions.hop_s", hop, f"at most window_s ({window:g})")
+    return ConditionsConfig(
+        enabled=chk.boolean(raw, "enabled", "conditions", d.enabled),
+        profile=profile,
+        image_rate_hz=chk.number(raw, "image_rate_hz", "conditions", d.image_rate_hz, low=0.0, high=1000.0),
+        window_s=window,
+        hop_s=hop,
+        near_m=chk.number(raw, "near_m", "conditions", d.near_m, low=0.0, high=100.0),
+        error_factor=chk.number(
+            raw, "error_factor", "conditions", d.error_factor, low=1.0, high=1000.0, low_inclusive=True
+        ),
+    )
+
+
 def _motion_offset(chk: Checker, raw: Mapping[str, Any], streams: list[StreamConfig]) -> MotionOffsetConfig:
     chk.unknown_keys(raw, "motion_offset", {"camera", "imu", "warn_ms", "error_ms", "period_s", "window_s"})
     if not raw:
@@ -269,7 +309,7 @@ def _capture(chk: Checker, raw: Mapping[str, Any]) -> CaptureConfig:
     d = CaptureConfig()
     fields = {"enabled", "output_dir", "pre_s", "post_s", "compression", "cooldown_s", "max_per_hour"}
     fields |= {"quota_bytes", "quota_count", "min_free_bytes", "on_quota", "buffer_bytes"}
-    fields |= {"on_stream_stale", "on_timing", "on_skew"}
+    fields |= {"on_stream_stale", "on_timing", "on_skew", "on_novel_condition"}
     chk.unknown_keys(raw, "capture", fields)
     out_dir = raw.get("output_dir", d.output_dir)
     if not isinstance(out_dir, str) or not out_dir:
@@ -294,6 +334,7 @@ def _capture(chk: Checker, raw: Mapping[str, Any]) -> CaptureConfig:
         on_stream_stale=chk.boolean(raw, "on_stream_stale", "capture", d.on_stream_stale),
         on_timing=chk.boolean(raw, "on_timing", "capture", d.on_timing),
         on_skew=chk.boolean(raw, "on_skew", "capture", d.on_skew),
+        on_novel_condition=chk.boolean(raw, "on_novel_condition", "capture", d.on_novel_condition),
     )
 
 
@@ -301,7 +342,7 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
     """Validate a nested parameter mapping (the content of `ros__parameters`)."""
     chk = Checker()
     allowed = set(MODALITY_KEYS.values()) | {"health", "diagnostics_period_s", "check_period_s"}
-    allowed |= {"diagnostic_prefix", "timing", "skew_pairs", "capture", "motion_offset"}
+    allowed |= {"diagnostic_prefix", "timing", "skew_pairs", "capture", "motion_offset", "conditions"}
     chk.unknown_keys({k: v for k, v in params.items() if k not in ROS_OWN_PARAMETERS}, "", allowed)
 
     h = chk.mapping(params, "health", "")
@@ -335,6 +376,7 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
     pairs = _skew_pairs(chk, chk.mapping(params, "skew_pairs", ""), {s.topic for s in streams})
     capture = _capture(chk, chk.mapping(params, "capture", ""))
     motion = _motion_offset(chk, chk.mapping(params, "motion_offset", ""), streams)
+    conditions = _conditions(chk, chk.mapping(params, "conditions", ""))
 
     prefix = params.get("diagnostic_prefix", NODE_NAME)
     if not isinstance(prefix, str) or not prefix:
@@ -346,6 +388,7 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
         timing=timing,
         skew_pairs=pairs,
         motion_offset=motion,
+        conditions=conditions,
         capture=capture,
         diagnostics_period_s=chk.number(params, "diagnostics_period_s", "", 1.0, low=0.0, high=60.0),
         check_period_s=chk.number(params, "check_period_s", "", 0.2, low=0.0, high=10.0),

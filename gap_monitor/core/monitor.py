@@ -7,6 +7,7 @@ timing, pairwise skew and the ring buffer; events that the capture policy names 
 
 from __future__ import annotations
 
+import math
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,10 +19,13 @@ import numpy as np
 
 from gap_monitor import __version__
 from gap_monitor.core import cdr
+from gap_monitor.core.conditions import ConditionError, ConditionSettings, StreamConditions
 from gap_monitor.core.config import COMPRESSED_IMAGE_TYPE, MonitorConfig, StreamConfig
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.motion_offset import MotionOffsetEstimator, MotionOffsetSettings, OffsetEstimate
+from gap_monitor.core.profile import Profile
 from gap_monitor.core.ring_buffer import RingBuffer
+from gap_monitor.core.scoring import ConditionMonitor, StreamScore
 from gap_monitor.core.skew import SkewLimits, SkewPair, SkewSettings, SkewTracker
 from gap_monitor.core.snapshot import SnapshotSettings, SnapshotWriter, TriggerResult, check_ring_buffer
 from gap_monitor.core.stream_health import HealthReport, StreamHealth
@@ -49,6 +53,13 @@ class StatusReport:
     values: dict[str, str] = field(default_factory=dict)
 
 
+def format_value(value: float) -> str:
+    """Short, readable number for diagnostics values."""
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.4g}"
+
+
 def _fmt(value: float | None, spec: str = ".2f") -> str:
     return "" if value is None else format(value, spec)
 
@@ -66,7 +77,13 @@ def _worst(findings: list[Finding]) -> tuple[Severity, str]:
 class Monitor:
     """All checks of one monitor instance. Not thread-safe: feed it from one thread."""
 
-    def __init__(self, config: MonitorConfig, now_ns: int, output_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: MonitorConfig,
+        now_ns: int,
+        output_dir: Path | None = None,
+        profile: Profile | None = None,
+    ) -> None:
         self.config = config
         self.streams: dict[str, StreamConfig] = {s.topic: s for s in config.streams}
         self.health = {
@@ -102,6 +119,20 @@ class Monitor:
         )
         self._skew_topics = self.skew.topics
         self._levels: dict[str, Severity] = {}
+        self._pending: list[Event] = []
+        cc = config.conditions
+        self.conditions: dict[str, StreamConditions] = {}
+        if cc.enabled:
+            settings = ConditionSettings(cc.image_rate_hz, cc.window_s, cc.hop_s, cc.near_m)
+            self.conditions = {
+                s.topic: StreamConditions(s.modality, s.msgtype, settings) for s in config.streams
+            }
+        self.profile = profile
+        self.scoring = ConditionMonitor(profile) if profile is not None and cc.enabled else None
+        self.latest_features: dict[str, dict[str, float]] = {}
+        self.latest_scores: dict[str, StreamScore] = {}
+        self.alarm_active: dict[str, bool] = {}
+        self.novel_conditions = 0
         mo = config.motion_offset
         self.motion: MotionOffsetEstimator | None = None
         self.motion_estimate: OffsetEstimate | None = None
@@ -177,18 +208,22 @@ class Monitor:
         health.observe(receipt_ns, len(data))
         if topic not in self._timing_from_ns:
             self._timing_from_ns[topic] = receipt_ns + TIMING_WARMUP_NS
-        if self.timing is None and topic not in self._skew_topics:
+        conditions = self.conditions.get(topic)
+        if (
+            self.timing is None
+            and topic not in self._skew_topics
+            and conditions is None
+            and self.motion is None
+        ):
             return
         try:
             stamp = cdr.header_stamp_ns(data)
             frame_id = cdr.header_frame_id(data) if self.timing is not None else ""
         except cdr.CdrError as exc:
-            self.malformed[topic] += 1
-            self.last_error[topic] = str(exc)
+            self._malformed(topic, str(exc))
             return
         if stamp is None:
-            self.malformed[topic] += 1
-            self.last_error[topic] = f"{len(data)} bytes: too short for a header"
+            self._malformed(topic, f"{len(data)} bytes: too short for a header")
             return
         if self.timing is not None:
             self.timing.observe(topic, stamp, receipt_ns, frame_id, steady_ns)
@@ -196,6 +231,96 @@ class Monitor:
             self.skew.observe(topic, stamp)
         if self.motion is not None:
             self._feed_motion(topic, stamp, data)
+        if conditions is not None:
+            try:
+                features = conditions.on_message(stamp, data)
+            except ConditionError as exc:
+                self._malformed(topic, f"features: {exc}")
+                return
+            if features is not None:
+                self._on_features(topic, features, receipt_ns)
+
+    def _malformed(self, topic: str, why: str) -> None:
+        self.malformed[topic] += 1
+        self.last_error[topic] = why
+
+    def _on_features(self, topic: str, features: dict[str, float], now_ns: int) -> None:
+        self.latest_features[topic] = features
+        if self.scoring is None or topic not in self.scoring.streams:
+            return
+        update = self.scoring.update(topic, features, now_ns)
+        self.latest_scores[topic] = update.score
+        if update.alarm is None:
+            return
+        self.alarm_active[topic] = update.alarm.active
+        if update.alarm.fired:
+            self.novel_conditions += 1
+            level = self._novelty_level(topic)
+            self._pending.append(
+                Event(
+                    "novel_condition",
+                    topic,
+                    level,
+                    f"{topic}: novel condition: {update.score.describe()}",
+                    now_ns,
+                    self._score_details(topic),
+                )
+            )
+        elif update.alarm.cleared:
+            self._pending.append(
+                Event(
+                    "novel_condition",
+                    topic,
+                    Severity.OK,
+                    f"{topic}: back within training conditions",
+                    now_ns,
+                    self._score_details(topic),
+                )
+            )
+
+    def _threshold(self, topic: str) -> float | None:
+        if self.profile is None or topic not in self.profile.streams:
+            return None
+        alarm = self.profile.streams[topic].alarm
+        return None if alarm is None else alarm.threshold
+
+    def _novelty_level(self, topic: str) -> Severity:
+        if not self.alarm_active.get(topic):
+            return Severity.OK
+        score, threshold = self.latest_scores.get(topic), self._threshold(topic)
+        if (
+            score is not None
+            and threshold is not None
+            and score.score >= self.config.conditions.error_factor * threshold
+        ):
+            return Severity.ERROR
+        return Severity.WARN
+
+    def _score_details(self, topic: str) -> dict[str, Any]:
+        score = self.latest_scores.get(topic)
+        if score is None:
+            return {}
+        return {
+            "score": round(score.score, 3) if math.isfinite(score.score) else None,
+            "threshold": self._threshold(topic),
+            "top": [
+                {"name": f.name, "value": f.value, "tail_prob": f.tail_prob, "p1": f.p1, "p99": f.p99}
+                for f in score.top
+            ],
+        }
+
+    def scores(self) -> list[dict[str, Any]]:
+        """Latest features and scores per stream, for ~/scores."""
+        out = []
+        for topic, features in self.latest_features.items():
+            entry: dict[str, Any] = {
+                "stream": topic,
+                "features": features,
+                "alarm": self.alarm_active.get(topic, False),
+            }
+            entry.update(self._score_details(topic))
+            out.append(entry)
+        return out
 
     def _feed_motion(self, topic: str, stamp_ns: int, data: bytes) -> None:
         assert self.motion is not None
@@ -209,8 +334,7 @@ class Monitor:
                 if frame is not None:
                     self.motion.add_frame(stamp_ns, frame)
         except (cdr.CdrError, ValueError) as exc:
-            self.malformed[topic] += 1
-            self.last_error[topic] = f"motion offset: {exc}"
+            self._malformed(topic, f"motion offset: {exc}")
 
     def restart_stream(self, topic: str, now_ns: int, reason: str) -> None:
         """Forget a stream's statistics (e.g. a new subscription): its old samples say nothing now."""
@@ -233,7 +357,7 @@ class Monitor:
     def check(self, now_ns: int) -> list[Event]:
         """Judge every check; an event for each change of level; snapshots for the ones the
         capture policy names; finish due snapshots."""
-        events: list[Event] = []
+        events, self._pending = self._pending, []
         c = self.config.capture
         for topic, health in self.health.items():
             report = health.report(now_ns)
@@ -259,7 +383,9 @@ class Monitor:
             self._next_motion_ns = now_ns + int(self.config.motion_offset.period_s * NS)
             self.motion_estimate = self.motion.estimate()
             level, message = self._motion_level()
-            events += self._transition("motion_offset", "motion_offset", self._motion_name(), level, message, now_ns)
+            events += self._transition(
+                "motion_offset", "motion_offset", self._motion_name(), level, message, now_ns
+            )
         for pair_findings in self._skew_findings().values():
             level, message = _worst(pair_findings)
             events += self._transition(
@@ -275,6 +401,7 @@ class Monitor:
                     "timing": c.on_timing and e.severity >= Severity.WARN,
                     "skew": c.on_skew and e.severity >= Severity.WARN,
                     "motion_offset": c.on_skew and e.severity >= Severity.WARN,
+                    "novel_condition": c.on_novel_condition and e.severity >= Severity.WARN,
                 }.get(e.kind, False)
                 if wanted:
                     result = self.capture(e.kind, e.reason, e.source, now_ns, e.details)
@@ -395,6 +522,8 @@ class Monitor:
                     "unmatched_fraction": _fmt(sk.unmatched_fraction, ".3f"),
                 }
             out.append(StatusReport(f"{prefix}: skew {name}", level, message, name, values))
+        for topic in self.conditions:
+            out.append(self._conditions_status(prefix, topic))
         if self.motion is not None:
             level, message = self._motion_level()
             e = self.motion_estimate
@@ -418,6 +547,27 @@ class Monitor:
         if self.writer is not None:
             out.append(self._capture_status(prefix))
         return out
+
+    def _conditions_status(self, prefix: str, topic: str) -> StatusReport:
+        features = self.latest_features.get(topic, {})
+        values = {k: format_value(v) for k, v in features.items()}
+        score = self.latest_scores.get(topic)
+        threshold = self._threshold(topic)
+        if score is None:
+            why = "no profile loaded" if self.profile is None else "stream not in the profile"
+            message = "collecting features" if not features else f"features only ({why})"
+            return StatusReport(
+                f"{prefix}: conditions {topic}", Severity.OK, message, self.streams[topic].name, values
+            )
+        values["score"] = format_value(score.score)
+        values["threshold"] = "" if threshold is None else format_value(threshold)
+        level = self._novelty_level(topic)
+        if level == Severity.OK:
+            message = f"within training conditions (score {format_value(score.score)})"
+        else:
+            kind = "far outside training conditions" if level == Severity.ERROR else "novel condition"
+            message = f"{kind}: {score.describe()}"
+        return StatusReport(f"{prefix}: conditions {topic}", level, message, self.streams[topic].name, values)
 
     def _motion_name(self) -> str:
         mo = self.config.motion_offset

@@ -2,11 +2,12 @@
 
 One raw subscription per configured sensor topic, with the QoS its publishers offer, feeding the
 core `Monitor` (receive health, header-stamp timing, pairwise skew, ring buffer and snapshots).
-Publishes /diagnostics and ~/events; serves ~/capture (std_srvs/Trigger) for manual snapshots.
+Publishes /diagnostics, ~/events and ~/scores (JSON); serves ~/capture (std_srvs/Trigger).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import traceback
@@ -32,6 +33,7 @@ from gap_monitor.core.config import (
 )
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.monitor import Monitor, StatusReport
+from gap_monitor.core.profile import Profile, ProfileError
 from gap_monitor.ros import qos, runtime
 from gap_monitor.ros.convert import message_class
 
@@ -73,10 +75,14 @@ class MonitorNode(Node):
             config = config_from_parameters(unflatten(params), source=source)
         self.config = config
         self._clock = self.get_clock()
-        self.monitor = Monitor(config, self._now_ns(), output_dir=output_dir)
+        profile = (
+            Profile.load(Path(config.conditions.profile).expanduser()) if config.conditions.profile else None
+        )
+        self.monitor = Monitor(config, self._now_ns(), output_dir=output_dir, profile=profile)
         self.subscriptions_by_topic = {s.topic: Subscription(s) for s in config.streams}
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._event_pub = self.create_publisher(String, "~/events", EVENTS_QOS)
+        self._scores_pub = self.create_publisher(String, "~/scores", 10)
         self.events_published = 0
         self.internal_errors = 0
         for sub in self.subscriptions_by_topic.values():
@@ -95,6 +101,10 @@ class MonitorNode(Node):
         self.get_logger().info(f"shadow mode; monitoring {len(config.streams)} stream(s): {names or 'none'}")
         if self.monitor.writer is not None:
             self.get_logger().info(f"snapshots go to {self.monitor.writer.settings.output_dir}")
+        if profile is not None:
+            self.get_logger().info(
+                f"scoring against profile {config.conditions.profile} ({len(profile.streams)} streams)"
+            )
 
     def _now_ns(self) -> int:
         return int(self._clock.now().nanoseconds)
@@ -132,6 +142,9 @@ class MonitorNode(Node):
                 self._subscribe(sub)
         for event in self.monitor.check(self._now_ns()):
             self._emit(event)
+        scores = self.monitor.scores()
+        if scores:
+            self._scores_pub.publish(String(data=json.dumps(scores, default=float)))
 
     def _emit(self, event: Event) -> None:
         self._event_pub.publish(String(data=event.to_json()))
@@ -221,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runtime.init(args)
     try:
         node = MonitorNode()
-    except ConfigError as exc:
+    except (ConfigError, ProfileError) as exc:
         print(f"monitor: refusing to start: {exc}", file=sys.stderr)
         runtime.shutdown()
         return 2

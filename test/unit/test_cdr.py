@@ -219,6 +219,133 @@ def test_header_peek(le: bool, sec: int, nanosec: int) -> None:
     assert cdr.is_little_endian(raw) is le
 
 
+def goal_status_array(goals: list[tuple[bytes, int]], sec: int = 1_700_000_000) -> Any:
+    return T["action_msgs/msg/GoalStatusArray"](status_list=[
+        T["action_msgs/msg/GoalStatus"](
+            goal_info=T["action_msgs/msg/GoalInfo"](
+                goal_id=T["unique_identifier_msgs/msg/UUID"](uuid=np.frombuffer(uid, np.uint8).copy()),
+                stamp=T["builtin_interfaces/msg/Time"](sec=sec + i, nanosec=7 * i),
+            ),
+            status=status,
+        )
+        for i, (uid, status) in enumerate(goals)
+    ])
+
+
+def diagnostic_array(statuses: list[tuple[int, str, str, str, list[tuple[str, str]]]], **kw: Any) -> Any:
+    return T["diagnostic_msgs/msg/DiagnosticArray"](header=header(**kw), status=[
+        T["diagnostic_msgs/msg/DiagnosticStatus"](
+            level=level, name=name, message=message, hardware_id=hw,
+            values=[T["diagnostic_msgs/msg/KeyValue"](key=k, value=v) for k, v in values],
+        )
+        for level, name, message, hw, values in statuses
+    ])
+
+
+def float64_multi_array(dims: list[tuple[str, int, int]], offset: int, data: list[float]) -> Any:
+    return T["std_msgs/msg/Float64MultiArray"](
+        layout=T["std_msgs/msg/MultiArrayLayout"](
+            dim=[T["std_msgs/msg/MultiArrayDimension"](label=lb, size=n, stride=st) for lb, n, st in dims],
+            data_offset=offset,
+        ),
+        data=np.array(data, dtype=np.float64),
+    )
+
+
+def twist(linear: Any, angular: Any) -> Any:
+    return T["geometry_msgs/msg/Twist"](linear=vec3(linear), angular=vec3(angular))
+
+
+@pytest.mark.parametrize("le", ENDIANS)
+@pytest.mark.parametrize(
+    "goals",
+    [
+        [],
+        [(bytes(range(16)), 2)],
+        [(bytes(range(16)), 4), (bytes(range(100, 116)), 6), (b"\xff" * 16, -1)],  # int8 stays signed
+        [(bytes([i]) * 16, i % 7) for i in range(9)],  # status then uuid then aligned stamp, repeated
+    ],
+)
+def test_goal_status_array_matches_rosbags(le: bool, goals: list[tuple[bytes, int]]) -> None:
+    ref = goal_status_array(goals)
+    msg = cdr.decode_goal_status_array(ser(ref, "action_msgs/msg/GoalStatusArray", le))
+    assert len(msg.status_list) == len(goals)
+    for got, want in zip(msg.status_list, ref.status_list, strict=True):
+        assert got.goal_id == bytes(want.goal_info.goal_id.uuid)
+        assert got.stamp_ns == want.goal_info.stamp.sec * 1_000_000_000 + want.goal_info.stamp.nanosec
+        assert got.status == want.status
+    assert cdr.GoalStatusMsg.ABORTED == T["action_msgs/msg/GoalStatus"].STATUS_ABORTED
+
+
+@pytest.mark.parametrize("le", ENDIANS)
+@pytest.mark.parametrize(
+    "statuses",
+    [
+        [],
+        [(0, "", "", "", [])],
+        [(2, "gap_monitor: /cam", "stale", "cam", [("rate_hz", "0.00")]),
+         (1, "left motor", "warm ✓", "", [("a", "b"), ("a", "c"), ("", "")]),
+         (3, "x" * 5, "y" * 6, "z" * 7, [])],
+    ],
+)
+@pytest.mark.parametrize("frame_id", ["", "abc"])
+def test_diagnostic_array_matches_rosbags(le: bool, statuses: list[Any], frame_id: str) -> None:
+    ref = diagnostic_array(statuses, frame_id=frame_id)
+    raw = ser(ref, "diagnostic_msgs/msg/DiagnosticArray", le)
+    msg = cdr.decode_diagnostic_array(raw)
+    assert_header(msg.header, ref.header)
+    assert cdr.header_stamp_ns(raw) == msg.header.stamp_ns
+    got = [(s.level, s.name, s.message, s.hardware_id, list(s.values)) for s in msg.status]
+    want = [(s.level, s.name, s.message, s.hardware_id, [(kv.key, kv.value) for kv in s.values])
+            for s in ref.status]
+    assert got == want
+
+
+@pytest.mark.parametrize("le", ENDIANS)
+@pytest.mark.parametrize(
+    ("dims", "offset", "data"),
+    [
+        ([], 0, []),
+        ([], 3, [1.0]),
+        ([("j", 7, 7)], 0, [0.1 * i for i in range(7)]),
+        ([("abc", 2, 6), ("de", 3, 3)], 1, [np.inf, -0.0, 1e-300, 2.0, 3.0, 4.0, 5.0]),
+    ],
+)
+def test_float64_multi_array_matches_rosbags(le: bool, dims: list[tuple[str, int, int]], offset: int,
+                                             data: list[float]) -> None:
+    raw = ser(float64_multi_array(dims, offset, data), "std_msgs/msg/Float64MultiArray", le)
+    msg = cdr.decode_float64_multi_array(raw)
+    assert [(d.label, d.size, d.stride) for d in msg.dim] == dims
+    assert msg.data_offset == offset
+    np.testing.assert_array_equal(msg.data, np.array(data, dtype=np.float64))
+
+
+@pytest.mark.parametrize("le", ENDIANS)
+def test_twist_and_twist_stamped_match_rosbags(le: bool) -> None:
+    lin, ang = [1.5, -2.0, 1e-300], [np.inf, -0.0, 7.25]
+    msg = cdr.decode_twist(ser(twist(lin, ang), "geometry_msgs/msg/Twist", le))
+    np.testing.assert_array_equal(msg.linear, lin)
+    np.testing.assert_array_equal(msg.angular, ang)
+    for frame_id in FRAME_IDS:
+        ref = T["geometry_msgs/msg/TwistStamped"](header=header(frame_id=frame_id), twist=twist(ang, lin))
+        stamped = cdr.decode_twist_stamped(ser(ref, "geometry_msgs/msg/TwistStamped", le))
+        assert_header(stamped.header, ref.header)
+        np.testing.assert_array_equal(stamped.linear, ang)
+        np.testing.assert_array_equal(stamped.angular, lin)
+
+
+def test_new_types_reject_huge_counts_and_foreign_bytes() -> None:
+    huge = b"\x00\x01\x00\x00" + (2**30).to_bytes(4, "little")
+    with pytest.raises(CdrError, match="status_list claims 1073741824"):
+        cdr.decode_goal_status_array(huge)
+    with pytest.raises(CdrError, match=r"layout\.dim claims 1073741824"):
+        cdr.decode_float64_multi_array(huge)
+    # A Twist is exactly 48 body bytes: a WrenchStamped is something else.
+    wrench_raw = ser(wrench([1, 2, 3], [4, 5, 6]), "geometry_msgs/msg/WrenchStamped")
+    with pytest.raises(CdrError, match="unexpected byte"):
+        cdr.decode_twist(wrench_raw)
+
+
 def sample_messages() -> list[tuple[str, bytes]]:
     rng = np.random.default_rng(7)
     msgs: list[tuple[str, Any]] = [
@@ -230,6 +357,14 @@ def sample_messages() -> list[tuple[str, bytes]]:
         ("geometry_msgs/msg/WrenchStamped", wrench([1, 2, 3], [4, 5, 6], frame_id="ft")),
         ("std_msgs/msg/String", T["std_msgs/msg/String"](data="hello")),
         ("std_msgs/msg/Bool", T["std_msgs/msg/Bool"](data=True)),
+        ("action_msgs/msg/GoalStatusArray", goal_status_array([(b"\x01" * 16, 4), (b"\xfe" * 16, 6)])),
+        ("diagnostic_msgs/msg/DiagnosticArray", diagnostic_array(
+            [(2, "motor", "overheat", "hw1", [("temp", "91"), ("k", "")])], frame_id="d")),
+        ("std_msgs/msg/Float64MultiArray", float64_multi_array([("rows", 2, 4), ("c", 2, 2)], 0,
+                                                               [1.0, -2.5, 3.0, 4.0])),
+        ("geometry_msgs/msg/Twist", twist([0.5, 0, 0], [0, 0, -0.25])),
+        ("geometry_msgs/msg/TwistStamped", T["geometry_msgs/msg/TwistStamped"](
+            header=header(frame_id="base"), twist=twist([1, 2, 3], [4, 5, 6]))),
     ]
     return [(t, ser(m, t, le)) for t, m in msgs for le in (True, False)]
 
