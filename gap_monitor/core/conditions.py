@@ -82,7 +82,8 @@ class StreamConditions:
     def _due(self, time_ns: int) -> bool:
         """Decimation on the stamps: one frame a period, re-anchored after a gap or a jump back."""
         nxt = self._next_image_ns
-        if nxt is not None and 0 < nxt - time_ns <= self._period_ns:
+        # A frame a little early (stamp jitter, rounding) still counts as the one due.
+        if nxt is not None and self._period_ns // 10 < nxt - time_ns <= self._period_ns:
             return False
         on_grid = nxt is not None and time_ns - nxt <= self._period_ns
         self._next_image_ns = (nxt if on_grid and nxt is not None else time_ns) + self._period_ns

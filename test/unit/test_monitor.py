@@ -248,3 +248,51 @@ def test_live_motion_offset_flags_a_camera_late_by_12ms():
     status = next(s for s in monitor.statuses(t0 + 13 * NS) if "motion offset" in s.name)
     assert status.values["confident"] == "true"
     assert float(status.values["offset_ms"]) == pytest.approx(12.0, abs=2.0)
+
+
+def test_novel_condition_fires_with_the_top_feature_snapshots_and_clears(tmp_path):
+    from gap_monitor.core.conditions import StreamConditions
+    from gap_monitor.core.profile import FeatureSample
+    from gap_monitor.core.scoring import build_calibrated_profile
+    from gap_monitor.scenario import Fault, Scenario
+    from gap_monitor.sim import RigSettings, SimRig
+
+    settings = RigSettings(width=160, height=120)
+    clean = SimRig(settings, Scenario(seed=21))
+    cond = StreamConditions("camera", "sensor_msgs/msg/Image")
+    t0 = 1_000 * NS
+    samples = []
+    for k in range(240 * 5):  # 4 min of clean frames at the 5 Hz feature rate
+        t = k / 5
+        stamp = t0 + int(t * NS)
+        features = cond.on_message(stamp, sim_image_bytes(stamp, clean.camera(t).pixels))
+        assert features is not None
+        samples.append(FeatureSample("camera", "/cam", features, stamp))
+    profile = build_calibrated_profile(samples, frame_rate_hz=5.0)
+    params = {
+        "cameras": {"cam": {"topic": "/cam", "rate_hz": 5.0}},
+        "timing": {"enabled": False},
+        "capture": {"pre_s": 2.0, "post_s": 1.0, "min_free_bytes": 0},
+    }
+    start = t0 + 300 * NS
+    monitor = Monitor(config_from_parameters(params), start, output_dir=tmp_path / "snaps", profile=profile)
+    dark = SimRig(
+        settings, Scenario(seed=21, faults=(Fault("lighting_gain", "camera", 10.0, 6.0, {"gain": 0.3}),))
+    )
+    events = []
+    for k in range(30 * 5):
+        t = k / 5
+        stamp = start + int(t * NS)
+        monitor.on_message("/cam", stamp, sim_image_bytes(stamp, dark.camera(t).pixels))
+        events += [(t, e) for e in monitor.check(stamp)]
+    novel = [(t, e) for t, e in events if e.kind == "novel_condition"]
+    assert [e.severity >= Severity.WARN for _, e in novel] == [True, False], [(t, e.reason) for t, e in novel]
+    fired_at, fired = novel[0]
+    assert 10.0 <= fired_at <= 10.0 + 10 / 5  # within 10 frames of the fault
+    assert "luminance" in fired.reason and "training p1-p99" in fired.reason
+    assert fired.details["top"] and fired.details["score"] > fired.details["threshold"]
+    assert 16.0 <= novel[1][0] <= 16.0 + 30 / 5  # clears once the light is back
+    assert any(e.kind == "snapshot" and e.details["trigger"] == "novel_condition" for _, e in events)
+    status = next(s for s in monitor.statuses(stamp) if s.name == "gap_monitor: conditions /cam")
+    assert status.level == Severity.OK and "within training conditions" in status.message
+    assert monitor.scores()[0]["stream"] == "/cam" and "mean_luminance" in monitor.scores()[0]["features"]
