@@ -61,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("sim_args", nargs=argparse.REMAINDER, help="arguments for sim (see `sim --help`)")
     sim.set_defaults(func=_cmd_sim)
 
-    from gap_monitor import replay
+    from gap_monitor import audit, replay
 
     replay.add_parser(sub)
+    audit.add_parser(sub)
 
     check = sub.add_parser("check-config", help="validate a monitor parameter file and list its streams")
     check.add_argument("params_file")

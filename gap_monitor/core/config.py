@@ -10,11 +10,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from gap_monitor.core.validation import Checker
+
+if TYPE_CHECKING:  # triggers.py builds on this module, so it is imported where used
+    from gap_monitor.core.triggers import TriggersConfig
 
 NODE_NAME = "gap_monitor"
 
@@ -143,6 +146,14 @@ class CaptureConfig:
     on_timing: bool = False
     on_skew: bool = True
     on_novel_condition: bool = True
+    extra_topics: tuple[str, ...] = ()  # kept for snapshots only (e.g. /tf, commands); type from the graph
+    latched_topics: tuple[str, ...] = ()  # last message kept forever (e.g. /tf_static, camera_info)
+
+
+def _no_triggers() -> TriggersConfig:
+    from gap_monitor.core.triggers import TriggersConfig
+
+    return TriggersConfig()
 
 
 @dataclass(frozen=True)
@@ -156,6 +167,7 @@ class MonitorConfig:
     motion_offset: MotionOffsetConfig = field(default_factory=MotionOffsetConfig)
     conditions: ConditionsConfig = field(default_factory=ConditionsConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    triggers: TriggersConfig = field(default_factory=_no_triggers)
     diagnostics_period_s: float = 1.0
     check_period_s: float = 0.2
     diagnostic_prefix: str = NODE_NAME
@@ -305,11 +317,26 @@ def _motion_offset(chk: Checker, raw: Mapping[str, Any], streams: list[StreamCon
     )
 
 
+def _topic_list(chk: Checker, raw: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+    value = raw.get(key, [])
+    if not isinstance(value, (list, tuple)) or not all(_topic_ok(t) for t in value):
+        chk.problem(f"{path}.{key}", value, "a list of ROS topic names")
+        return ()
+    return tuple(str(t) for t in value)
+
+
 def _capture(chk: Checker, raw: Mapping[str, Any]) -> CaptureConfig:
     d = CaptureConfig()
     fields = {"enabled", "output_dir", "pre_s", "post_s", "compression", "cooldown_s", "max_per_hour"}
     fields |= {"quota_bytes", "quota_count", "min_free_bytes", "on_quota", "buffer_bytes"}
-    fields |= {"on_stream_stale", "on_timing", "on_skew", "on_novel_condition"}
+    fields |= {
+        "on_stream_stale",
+        "on_timing",
+        "on_skew",
+        "on_novel_condition",
+        "extra_topics",
+        "latched_topics",
+    }
     chk.unknown_keys(raw, "capture", fields)
     out_dir = raw.get("output_dir", d.output_dir)
     if not isinstance(out_dir, str) or not out_dir:
@@ -335,6 +362,8 @@ def _capture(chk: Checker, raw: Mapping[str, Any]) -> CaptureConfig:
         on_timing=chk.boolean(raw, "on_timing", "capture", d.on_timing),
         on_skew=chk.boolean(raw, "on_skew", "capture", d.on_skew),
         on_novel_condition=chk.boolean(raw, "on_novel_condition", "capture", d.on_novel_condition),
+        extra_topics=_topic_list(chk, raw, "extra_topics", "capture"),
+        latched_topics=_topic_list(chk, raw, "latched_topics", "capture"),
     )
 
 
@@ -342,7 +371,15 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
     """Validate a nested parameter mapping (the content of `ros__parameters`)."""
     chk = Checker()
     allowed = set(MODALITY_KEYS.values()) | {"health", "diagnostics_period_s", "check_period_s"}
-    allowed |= {"diagnostic_prefix", "timing", "skew_pairs", "capture", "motion_offset", "conditions"}
+    allowed |= {
+        "diagnostic_prefix",
+        "timing",
+        "skew_pairs",
+        "capture",
+        "motion_offset",
+        "conditions",
+        "triggers",
+    }
     chk.unknown_keys({k: v for k, v in params.items() if k not in ROS_OWN_PARAMETERS}, "", allowed)
 
     h = chk.mapping(params, "health", "")
@@ -382,6 +419,15 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
     if not isinstance(prefix, str) or not prefix:
         chk.problem("diagnostic_prefix", prefix, "a non-empty string")
         prefix = NODE_NAME
+    from gap_monitor.core.triggers import triggers_from_parameters
+
+    triggers = _no_triggers()
+    try:
+        triggers = triggers_from_parameters(
+            chk.mapping(params, "triggers", ""), diagnostic_prefix=prefix, source=source
+        )
+    except ConfigError as exc:
+        chk.problems.extend(exc.problems)
     config = MonitorConfig(
         streams=tuple(streams),
         health=health,
@@ -393,6 +439,7 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
         diagnostics_period_s=chk.number(params, "diagnostics_period_s", "", 1.0, low=0.0, high=60.0),
         check_period_s=chk.number(params, "check_period_s", "", 0.2, low=0.0, high=10.0),
         diagnostic_prefix=prefix,
+        triggers=triggers,
     )
     if chk.problems:
         raise ConfigError(chk.problems, source)

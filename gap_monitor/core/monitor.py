@@ -30,6 +30,7 @@ from gap_monitor.core.skew import SkewLimits, SkewPair, SkewSettings, SkewTracke
 from gap_monitor.core.snapshot import SnapshotSettings, SnapshotWriter, TriggerResult, check_ring_buffer
 from gap_monitor.core.stream_health import HealthReport, StreamHealth
 from gap_monitor.core.timing import Finding, TimingLimits, TimingSettings, TimingTracker
+from gap_monitor.core.triggers import CAPTURE_KINDS, TriggerSet, build_triggers
 
 NS = 1_000_000_000
 HEADERLESS_TYPES = frozenset({"std_msgs/msg/String", "std_msgs/msg/Bool"})
@@ -141,6 +142,9 @@ class Monitor:
             self.motion = MotionOffsetEstimator(
                 MotionOffsetSettings(window_s=mo.window_s, history_s=max(3 * mo.window_s, 30.0))
             )
+        self.triggers: TriggerSet | None = (
+            build_triggers(config.triggers) if config.triggers.enabled else None
+        )
         self.ring: RingBuffer | None = None
         self.writer: SnapshotWriter | None = None
         self._announced_written = 0
@@ -154,6 +158,9 @@ class Monitor:
         self.ring = RingBuffer(c.buffer_bytes, default_window_s=c.pre_s + 1.0)
         for s in self.config.streams:
             self.ring.add_topic(s.topic, s.msgtype)
+        for topic, msgtype in self.trigger_topics().items():
+            if topic not in self.streams:
+                self.ring.add_topic(topic, msgtype)
         settings = SnapshotSettings(
             output_dir=output_dir or Path(c.output_dir).expanduser(),
             pre_s=c.pre_s,
@@ -171,6 +178,10 @@ class Monitor:
         self.writer = SnapshotWriter(settings, self.ring, clock=lambda: self._clock_ns)
         for problem in check_ring_buffer(settings, self.ring):
             self.last_error["capture"] = problem
+
+    def trigger_topics(self) -> dict[str, str]:
+        """Topics the external triggers listen to (topic -> message type)."""
+        return self.triggers.topics() if self.triggers is not None else {}
 
     def add_capture_topic(self, topic: str, msgtype: str, latched: bool = False) -> None:
         """A topic kept for snapshots only (e.g. /tf, commands), not analysed."""
@@ -203,6 +214,8 @@ class Monitor:
         health = self.health.get(topic)
         if self.ring is not None:
             self.ring.push(topic, receipt_ns, data)
+        if self.triggers is not None:
+            self._pending += self.triggers.on_message(topic, receipt_ns, data)
         if health is None:
             return
         health.observe(receipt_ns, len(data))
@@ -351,6 +364,8 @@ class Monitor:
         if self.timing is not None:
             self.timing.note_clock_jump(reason)
         self.skew.reset()
+        if self.triggers is not None:
+            self.triggers.reset_timing()
 
     # --- periodic ------------------------------------------------------------------------------
 
@@ -402,7 +417,7 @@ class Monitor:
                     "skew": c.on_skew and e.severity >= Severity.WARN,
                     "motion_offset": c.on_skew and e.severity >= Severity.WARN,
                     "novel_condition": c.on_novel_condition and e.severity >= Severity.WARN,
-                }.get(e.kind, False)
+                }.get(e.kind, e.kind in CAPTURE_KINDS)
                 if wanted:
                     result = self.capture(e.kind, e.reason, e.source, now_ns, e.details)
                     if result is not None:
@@ -544,6 +559,15 @@ class Monitor:
                     f"{prefix}: motion offset {self._motion_name()}", level, message, "motion_offset", values
                 )
             )
+        if self.triggers is not None:
+            malformed = sum(self.triggers.malformed.values())
+            values = {"topics": ", ".join(sorted(self.trigger_topics())), "malformed": str(malformed)}
+            values.update({f"last_error {t}": e for t, e in self.triggers.last_error.items()})
+            level = Severity.WARN if malformed else Severity.OK
+            message = f"{len(self.trigger_topics())} trigger topic(s)" + (
+                f"; {malformed} malformed" if malformed else ""
+            )
+            out.append(StatusReport(f"{prefix}: triggers", level, message, "triggers", values))
         if self.writer is not None:
             out.append(self._capture_status(prefix))
         return out

@@ -27,7 +27,6 @@ from std_srvs.srv import Trigger
 from gap_monitor.core.config import (
     ConfigError,
     MonitorConfig,
-    StreamConfig,
     config_from_parameters,
     unflatten,
 )
@@ -49,9 +48,12 @@ EVENTS_QOS = QoSProfile(
 
 @dataclass
 class Subscription:
-    """The live subscription of one topic and the QoS it was made with."""
+    """The live raw subscription of one topic and the QoS it was made with."""
 
-    config: StreamConfig
+    topic: str
+    msgtype: str
+    depth: int = 50
+    reliability: str = "auto"
     handle: Any = None
     qos: Any = None
     publishers: int = 0
@@ -79,7 +81,14 @@ class MonitorNode(Node):
             Profile.load(Path(config.conditions.profile).expanduser()) if config.conditions.profile else None
         )
         self.monitor = Monitor(config, self._now_ns(), output_dir=output_dir, profile=profile)
-        self.subscriptions_by_topic = {s.topic: Subscription(s) for s in config.streams}
+        self.subscriptions_by_topic = {
+            s.topic: Subscription(s.topic, s.msgtype, s.queue_depth, s.reliability) for s in config.streams
+        }
+        for topic, msgtype in self.monitor.trigger_topics().items():
+            self.subscriptions_by_topic.setdefault(topic, Subscription(topic, msgtype, 100))
+        # Capture-only topics are subscribed once the graph tells their type.
+        latched = set(config.capture.latched_topics)
+        self._capture_only = {t: t in latched for t in (*config.capture.extra_topics, *latched)}
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._event_pub = self.create_publisher(String, "~/events", EVENTS_QOS)
         self._scores_pub = self.create_publisher(String, "~/scores", 10)
@@ -112,25 +121,25 @@ class MonitorNode(Node):
     # --- subscriptions ---------------------------------------------------------------------------
 
     def _subscribe(self, sub: Subscription) -> None:
-        sc = sub.config
-        offers = [info.qos_profile for info in self.get_publishers_info_by_topic(sc.topic)]
-        profile = qos.adapted_qos(offers, sc.queue_depth, sc.reliability)
+        offers = [info.qos_profile for info in self.get_publishers_info_by_topic(sub.topic)]
+        profile = qos.adapted_qos(offers, sub.depth, sub.reliability)
         sub.publishers = len(offers)
         if sub.handle is not None:
             if qos.same_qos(profile, sub.qos):
                 return
             self.destroy_subscription(sub.handle)
-            self.get_logger().info(f"{sc.topic}: publishers changed; re-subscribing {qos.describe(profile)}")
-            # What the old subscription saw (e.g. few best-effort frames) says nothing about the new one.
-            self.monitor.restart_stream(sc.topic, self._now_ns(), "re-subscribed")
+            self.get_logger().info(f"{sub.topic}: publishers changed; re-subscribing {qos.describe(profile)}")
+            if sub.topic in self.monitor.health:
+                # What the old subscription saw (e.g. few best-effort frames) says nothing about the new one.
+                self.monitor.restart_stream(sub.topic, self._now_ns(), "re-subscribed")
         on_message = self.monitor.on_message
-        topic = sc.topic
+        topic = sub.topic
         now_ns = self._now_ns
 
         def callback(data: bytes) -> None:
             on_message(topic, now_ns(), data, time.monotonic_ns())
 
-        sub.handle = self.create_subscription(message_class(sc.msgtype), topic, callback, profile, raw=True)
+        sub.handle = self.create_subscription(message_class(sub.msgtype), topic, callback, profile, raw=True)
         sub.qos = profile
 
     # --- periodic checks -------------------------------------------------------------------------
@@ -138,7 +147,7 @@ class MonitorNode(Node):
     def _check(self) -> None:
         for sub in self.subscriptions_by_topic.values():
             # A publisher that appears after start gets a matching subscription within one check.
-            if sub.config.reliability == "auto" and self.count_publishers(sub.config.topic) != sub.publishers:
+            if sub.reliability == "auto" and self.count_publishers(sub.topic) != sub.publishers:
                 self._subscribe(sub)
         for event in self.monitor.check(self._now_ns()):
             self._emit(event)
@@ -184,8 +193,9 @@ class MonitorNode(Node):
     def _publish_diagnostics(self) -> None:
         for sub in self.subscriptions_by_topic.values():
             # Publishers may change their QoS without changing their number: re-check now and then.
-            if sub.config.reliability == "auto":
+            if sub.reliability == "auto":
                 self._subscribe(sub)
+        self._subscribe_capture_only()
         now = self._now_ns()
         qos_in_use = {
             t: f"{qos.describe(s.qos)}; {s.publishers} publisher(s)"
@@ -197,6 +207,19 @@ class MonitorNode(Node):
         msg.header.stamp = self._clock.now().to_msg()
         msg.status = statuses
         self._diag_pub.publish(msg)
+
+    def _subscribe_capture_only(self) -> None:
+        if not self._capture_only:
+            return
+        types = dict(self.get_topic_names_and_types())
+        for topic, latched in list(self._capture_only.items()):
+            if topic in types and topic not in self.subscriptions_by_topic:
+                msgtype = types[topic][0]
+                self.monitor.add_capture_topic(topic, msgtype, latched=latched)
+                sub = Subscription(topic, msgtype, 100)
+                self.subscriptions_by_topic[topic] = sub
+                self._subscribe(sub)
+                del self._capture_only[topic]
 
     def _node_status(self) -> DiagnosticStatus:
         return DiagnosticStatus(
