@@ -296,3 +296,45 @@ def test_novel_condition_fires_with_the_top_feature_snapshots_and_clears(tmp_pat
     status = next(s for s in monitor.statuses(stamp) if s.name == "gap_monitor: conditions /cam")
     assert status.level == Severity.OK and "within training conditions" in status.message
     assert monitor.scores()[0]["stream"] == "/cam" and "mean_luminance" in monitor.scores()[0]["features"]
+
+
+def test_full_disk_stops_capture_with_a_diagnostic_and_monitoring_goes_on(tmp_path, monkeypatch):
+    import errno
+
+    from gap_monitor.core import snapshot
+
+    class FullDisk:
+        def __init__(self, f):
+            self._f = f
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._f.close()
+
+    real_open = snapshot._open_output
+    monkeypatch.setattr(snapshot, "_open_output", lambda path: FullDisk(real_open(path)))
+    monitor = Monitor(config_from_parameters(PARAMS), 1_000 * NS, output_dir=tmp_path / "snaps")
+    rig = Rig(monitor)
+    rig.run(3.0)
+    assert monitor.capture("manual", "test", "test", rig.t).accepted
+    rig.run(2.0)  # the post window ends; the write fails on the writer thread
+    assert monitor.writer is not None and monitor.writer.flush(10.0)
+    rig.events += monitor.check(rig.t)
+    statuses = {s.name: s for s in monitor.statuses(rig.t + NS // 1000)}
+    capture = statuses["gap_monitor: capture"]
+    assert capture.level == Severity.ERROR, capture.message
+    assert "capture stopped" in capture.message and "ENOSPC" in capture.message
+    assert not [p for p in (tmp_path / "snaps").iterdir()]  # nothing complete-looking, no temp left
+    # Monitoring goes on: a stall is still seen and reported.
+    rig.stalled.add("/imu")
+    rig.run(2.0)
+    assert any(e.kind == "stream_state" and e.severity == Severity.STALE for e in rig.events)
+    assert statuses["gap_monitor: /imu"].level == Severity.OK
