@@ -29,7 +29,14 @@ from gap_monitor.core.scoring import ConditionMonitor, StreamScore
 from gap_monitor.core.skew import SkewLimits, SkewPair, SkewSettings, SkewTracker
 from gap_monitor.core.snapshot import SnapshotSettings, SnapshotWriter, TriggerResult, check_ring_buffer
 from gap_monitor.core.stream_health import HealthReport, StreamHealth
-from gap_monitor.core.timing import Finding, TimingLimits, TimingSettings, TimingTracker
+from gap_monitor.core.timing import (
+    Finding,
+    TimingLimits,
+    TimingSettings,
+    TimingSummary,
+    TimingTracker,
+    assess_summary,
+)
 from gap_monitor.core.triggers import CAPTURE_KINDS, TriggerSet, build_triggers
 
 NS = 1_000_000_000
@@ -41,6 +48,7 @@ TIMING_LIMITS = TimingLimits(silence_warn_periods=None, silence_error_periods=No
 LIVE_UNMATCHED_WARN_PCT = 20.0
 # Discovery and QoS matching deliver the first second of a stream in bursts: judge timing after it.
 TIMING_WARMUP_NS = 2 * NS
+TIMING_ASSESS_PERIOD_NS = NS
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,9 @@ class Monitor:
         self.malformed: dict[str, int] = dict.fromkeys(self.streams, 0)
         # Per topic, when its timing may first be judged (set by its first message).
         self._timing_from_ns: dict[str, int] = {}
+        self._next_timing_ns = now_ns
+        self._timing_summaries: dict[str, TimingSummary] = {}
+        self._timing_findings: dict[str, list[Finding]] = {}
         self.last_error: dict[str, str] = {}
         self.timing: TimingTracker | None = None
         if config.timing.enabled:
@@ -385,12 +396,17 @@ class Monitor:
                 now_ns,
                 {"received": report.count},
             )
-        if self.timing is not None:
+        if self.timing is not None and now_ns >= self._next_timing_ns:
+            # Stamp statistics over a 10 s window change slowly; judging them once a second is
+            # plenty and keeps the main loop free for the messages.
+            self._next_timing_ns = now_ns + TIMING_ASSESS_PERIOD_NS
+            summaries = self.timing.summaries(now_ns)
+            self._timing_summaries = {topic: summary for (topic, _), summary in summaries.items()}
             by_topic: dict[str, list[Finding]] = {}
-            for f in self.timing.assess(TIMING_LIMITS, now_ns):
-                topic = f.subject.split(" [", 1)[0]
+            for (topic, _), summary in summaries.items():
                 if now_ns >= self._timing_from_ns.get(topic, now_ns + 1):
-                    by_topic.setdefault(topic, []).append(f)
+                    by_topic.setdefault(topic, []).extend(assess_summary(summary, TIMING_LIMITS))
+            self._timing_findings = by_topic
             for topic, findings in by_topic.items():
                 level, message = _worst(findings)
                 events += self._transition(f"timing {topic}", "timing", topic, level, message, now_ns)
@@ -501,7 +517,7 @@ class Monitor:
                 )
             )
         if self.timing is not None:
-            summaries = {key[0]: s for key, s in self.timing.summaries(now_ns).items()}
+            summaries = self._timing_summaries
             for topic in self.streams:
                 key = f"timing {topic}"
                 level = self._levels.get(key, Severity.OK)
@@ -517,7 +533,8 @@ class Monitor:
                         "latency_p95_ms": _fmt(s.latency_p95_ms, ".3f"),
                         "clock_jumps": str(s.clock_jumps),
                     }
-                message = "collecting" if s is None else self._timing_message(topic, now_ns)
+                findings = self._timing_findings.get(topic)
+                message = "collecting" if s is None or not findings else _worst(findings)[1]
                 out.append(
                     StatusReport(
                         f"{prefix}: timing {topic}", level, message, self.streams[topic].name, values
@@ -612,13 +629,6 @@ class Monitor:
         if abs(ms) >= mo.warn_ms:
             return Severity.WARN, f"{text} (limit {mo.warn_ms:g} ms)"
         return Severity.OK, f"{text} (within {mo.warn_ms:g} ms)"
-
-    def _timing_message(self, topic: str, now_ns: int) -> str:
-        assert self.timing is not None
-        findings = [
-            f for f in self.timing.assess(TIMING_LIMITS, now_ns) if f.subject.split(" [", 1)[0] == topic
-        ]
-        return _worst(findings)[1]
 
     def _stream_status(self, prefix: str, sc: StreamConfig, report: HealthReport, qos: str) -> StatusReport:
         values = {

@@ -218,19 +218,24 @@ class FrameMotionTracker:
         )
 
     def _downscale(self, image: npt.NDArray[np.generic]) -> npt.NDArray[np.float32]:
-        if image.ndim == 3:
-            image = np.asarray(image[:, :, :3], dtype=np.float32).mean(axis=2)
-        if image.ndim != 2 or image.shape[0] < 16 or image.shape[1] < 16:
+        # Shrink first, in the camera's own dtype: converting a full 1280x720 frame to float costs
+        # ~20x more than the resize (the live monitor does this for every frame).
+        if image.ndim not in (2, 3) or image.shape[0] < 16 or image.shape[1] < 16:
             raise ValueError(f"image: shape {image.shape}: must be HxW or HxWxC with H, W >= 16")
+        if image.ndim == 3:
+            image = image[:, :, :3]
         if image.dtype not in (np.uint8, np.uint16, np.float32):
             image = image.astype(np.float32)
-        h, w = image.shape
+        h, w = image.shape[:2]
         self._scale = 1.0
         if w > self._work_width:
             self._scale = w / self._work_width
             size = (self._work_width, max(16, round(h / self._scale)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        return np.asarray(image, dtype=np.float32)
+            image = cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
+        small = np.asarray(image, dtype=np.float32)
+        if small.ndim == 3:
+            small = small.mean(axis=2, dtype=np.float32)
+        return small
 
 
 def _refine_shift(

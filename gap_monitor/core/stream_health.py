@@ -95,7 +95,12 @@ class StreamHealth:
         # A second (or 3 periods of a slow stream) at least: a shorter span measures jitter, not rate.
         min_span_ns = min(self._window_ns // 2, max(NS, int(3 * NS / self.expected_rate_hz)))
         rate = bps = None
-        if span_ns > 0 and span_ns >= min_span_ns:
+        if now_ns - self._since_ns >= self._window_ns and recent:
+            # A full window: count over its length. Receipts come in executor batches, so a
+            # first-to-last span would read high by the batching.
+            rate = len(recent) * NS / self._window_ns
+            bps = self._recent_bytes * NS / self._window_ns
+        elif span_ns > 0 and span_ns >= min_span_ns:
             rate = (len(recent) - 1) * NS / span_ns
             bps = (self._recent_bytes - recent[0][1]) * NS / span_ns
         low = self.expected_rate_hz * (1.0 - self.rate_tolerance)
