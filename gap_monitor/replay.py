@@ -26,6 +26,7 @@ from gap_monitor.core.config import (
 )
 from gap_monitor.core.events import Event
 from gap_monitor.core.monitor import Monitor
+from gap_monitor.core.profile import Profile, ProfileError
 
 NS = 1_000_000_000
 MODALITY_OF_TYPE = {
@@ -62,6 +63,7 @@ def replay(
     recording: Path,
     output_dir: Path,
     config: MonitorConfig | None = None,
+    profile: Profile | None = None,
 ) -> ReplayResult:
     """Replay one recording through a Monitor with capture on; snapshots land in `output_dir`."""
     result = ReplayResult()
@@ -72,7 +74,7 @@ def replay(
             return result
         cfg = config or config_for_recording(topics, (last - start) / NS)
         cfg = replace(cfg, capture=replace(cfg.capture, enabled=True, min_free_bytes=0))
-        monitor = Monitor(cfg, start, output_dir=output_dir)
+        monitor = Monitor(cfg, start, output_dir=output_dir, profile=profile)
         monitored = {s.topic for s in cfg.streams}
         for topic, info in topics.items():
             if topic not in monitored:
@@ -98,13 +100,14 @@ def replay(
 def run_from_args(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config) if args.config else None
-    except ConfigError as exc:
+        profile = Profile.load(args.profile) if args.profile else None
+    except (ConfigError, ProfileError) as exc:
         print(exc, file=sys.stderr)
         return 2
     out = Path(args.output)
     for path in args.recordings:
         try:
-            result = replay(Path(path), out, config)
+            result = replay(Path(path), out, config, profile)
         except (RecordingError, ConfigError, OSError) as exc:
             print(f"replay: {path}: {exc}", file=sys.stderr)
             return 2
@@ -125,6 +128,7 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("recordings", nargs="+", help="rosbag2 folders, .mcap files or ROS 1 .bag files")
     p.add_argument("--config", help="monitor parameter file (default: streams guessed from each recording)")
+    p.add_argument("--profile", help="training-condition profile: novel conditions trigger snapshots too")
     p.add_argument(
         "-o", "--output", default="replay_snapshots", help="snapshot folder (default: replay_snapshots)"
     )

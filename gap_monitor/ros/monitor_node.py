@@ -33,6 +33,7 @@ from gap_monitor.core.config import (
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.monitor import Monitor, StatusReport
 from gap_monitor.core.profile import Profile, ProfileError
+from gap_monitor.core.snapshot import OutputDirError
 from gap_monitor.ros import qos, runtime
 from gap_monitor.ros.convert import message_class
 
@@ -257,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runtime.init(args)
     try:
         node = MonitorNode()
-    except (ConfigError, ProfileError) as exc:
+    except (ConfigError, ProfileError, OutputDirError) as exc:
         print(f"monitor: refusing to start: {exc}", file=sys.stderr)
         runtime.shutdown()
         return 2

@@ -231,3 +231,27 @@ def test_scripted_stamp_offset_raises_skew_event_within_3s(context, spawn, tmp_p
     event = skew_events()[0]
     assert 0 < event.time_ns - onset <= 3 * NS
     assert "+8.0 ms" in event.reason or "-8.0 ms" in event.reason
+
+
+def test_node_refuses_to_start_on_unwritable_snapshot_dir(domain_id, tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the snapshot folder should be")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gap_monitor.ros.monitor_node",
+            "--ros-args",
+            "--params-file",
+            str(CONFIG),
+            "-p",
+            f"capture.output_dir:={blocker / 'snaps'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.returncode == 2
+    assert "refusing to start" in result.stderr and str(blocker / "snaps") in result.stderr
+    assert "Traceback" not in result.stderr
