@@ -1,0 +1,543 @@
+"""`gap-monitor profile`: build a training-condition profile from recordings, show it, merge profiles.
+
+Building runs the live path offline: every message's CDR bytes go through the same
+`conditions.StreamConditions` the monitor node runs (images decimated by header stamp to
+`image_rate_hz`, IMU / joint / wrench samples in sliding windows), and the feature dicts go to
+`scoring.build_calibrated_profile`, which calibrates each stream's alarm on cross-fitted held-out
+scores at the rate the monitor will score at. Profile streams are keyed by topic name, as the
+live monitor looks them up.
+
+Streams are picked by message type: sensor_msgs/Image is a depth stream when its first message's
+encoding is 16UC1 or 32FC1 and a camera otherwise; CompressedImage is a camera; Imu, JointState
+and WrenchStamped are imu, joints and wrench. Other topics are skipped. The time of a message is
+its header stamp (the log/receipt time when the stamp is zero or the message too short for one).
+A malformed message is counted and reported, never fatal. Each recording starts its streams
+afresh: windows never span two recordings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from gap_monitor.core import cdr
+from gap_monitor.core.bags import Recording, RecordingError, open_recording
+from gap_monitor.core.conditions import ConditionError, ConditionSettings, StreamConditions
+from gap_monitor.core.config import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE
+from gap_monitor.core.profile import (
+    FeatureSample,
+    Profile,
+    ProfileError,
+    SourceRecording,
+    StreamProfile,
+    merge_profiles,
+)
+from gap_monitor.core.scoring import build_calibrated_profile, format_value
+
+NS = 1_000_000_000
+IMU_TYPE = "sensor_msgs/msg/Imu"
+JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
+WRENCH_STAMPED_TYPE = "geometry_msgs/msg/WrenchStamped"
+# Message type -> modality; sensor_msgs/Image is decided by its encoding (None here).
+MODALITY_OF_TYPE: dict[str, str | None] = {
+    IMAGE_TYPE: None,
+    COMPRESSED_IMAGE_TYPE: "camera",
+    IMU_TYPE: "imu",
+    JOINT_STATE_TYPE: "joints",
+    WRENCH_STAMPED_TYPE: "wrench",
+}
+DEPTH_ENCODINGS = ("16UC1", "32FC1")
+
+log = logging.getLogger(__name__)
+
+
+class ProfilingError(ValueError):
+    """Input a profile cannot be built from; the message names the path (or topic) and why."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Progress
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal, redrawn at most every `min_interval_s`.
+
+    Disabled (every call a no-op) when `enabled` is False or the stream is not a TTY, so logs and
+    pipes get no carriage-return noise."""
+
+    def __init__(
+        self,
+        total: int,
+        label: str = "",
+        *,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        min_interval_s: float = 0.2,
+        width: int = 30,
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.enabled = bool(enabled and callable(isatty) and isatty())
+        self.total = max(0, int(total))
+        self.label = label
+        self.count = 0
+        self.min_interval_s = min_interval_s
+        self.width = width
+        self._started = time.monotonic()
+        self._last_draw = -math.inf
+        self._drawn = False
+        self._last_length = 0
+
+    def update(self, count: int = 1, label: str | None = None) -> None:
+        self.count += count
+        if label is not None:
+            self.label = label
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last_draw >= self.min_interval_s:
+            self._last_draw = now
+            self._draw(now)
+
+    def close(self) -> None:
+        if self.enabled and self._drawn:
+            self._draw(time.monotonic())
+            self.stream.write("\n")
+            self.stream.flush()
+        self.enabled = False
+
+    def _draw(self, now: float) -> None:
+        fraction = min(1.0, self.count / self.total) if self.total else 0.0
+        filled = round(fraction * self.width)
+        bar = "#" * filled + "-" * (self.width - filled)
+        line = (
+            f"\r[{bar}] {100 * fraction:3.0f}% {self.count:,}/{self.total:,} msgs "
+            f"{now - self._started:5.1f} s {self.label}"
+        )
+        line = line[:200]
+        # Pad over the previous line's tail (a shorter label after a longer one).
+        self.stream.write(line.ljust(self._last_length))
+        self.stream.flush()
+        self._last_length = len(line)
+        self._drawn = True
+
+
+# ----------------------------------------------------------------------------------------------
+# Features from recordings
+
+
+@dataclass
+class TopicSummary:
+    """What building saw of one topic, over all recordings."""
+
+    topic: str
+    msgtype: str
+    modality: str | None = None  # None: an Image topic whose encoding is not known yet
+    messages: int = 0
+    samples: int = 0  # feature dicts produced
+    malformed: int = 0
+    last_error: str = ""
+    log_time_fallbacks: int = 0  # messages timed by log time (zero or missing header stamp)
+
+
+@dataclass
+class FeatureExtraction:
+    """Feature dicts of every stream of the recordings, and what happened on the way."""
+
+    settings: ConditionSettings
+    samples: list[FeatureSample] = field(default_factory=list)
+    topics: dict[str, TopicSummary] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # topic -> message type
+    sources: list[SourceRecording] = field(default_factory=list)
+    messages: int = 0
+
+    def frame_rates(self) -> dict[str, float]:
+        """Per stream, the rate the conditions layer yields features at (and the monitor scores at):
+        the image rate for cameras and depth, one per hop for windowed streams."""
+        rates = {}
+        for topic, summary in self.topics.items():
+            if summary.modality in ("camera", "depth"):
+                rates[topic] = self.settings.image_rate_hz
+            elif summary.modality is not None:
+                rates[topic] = 1.0 / self.settings.hop_s
+        return rates
+
+    def problems(self) -> list[str]:
+        """One line per topic with malformed messages or without features."""
+        lines = []
+        for topic, s in self.topics.items():
+            if s.malformed:
+                lines.append(
+                    f"{topic}: {s.malformed} of {s.messages} message(s) malformed (last: {s.last_error})"
+                )
+            if s.samples == 0:
+                lines.append(f"{topic}: no features ({self._why_no_features(s)})")
+        return lines
+
+    def _why_no_features(self, s: TopicSummary) -> str:
+        if s.messages == 0:
+            return "no messages"
+        if s.malformed == s.messages:
+            return "every message malformed"
+        if s.modality in ("imu", "joints", "wrench"):
+            return f"{s.messages} message(s) never filled a {self.settings.window_s:g} s window"
+        return f"{s.messages} message(s)"
+
+
+def modality_of_image(data: bytes) -> str:
+    """Modality of a sensor_msgs/Image: depth for 16UC1/32FC1, else camera; CdrError if undecodable."""
+    return "depth" if cdr.decode_image(data).encoding in DEPTH_ENCODINGS else "camera"
+
+
+def extract_features(
+    recordings: Sequence[str | Path],
+    *,
+    topics: Iterable[str] | None = None,
+    settings: ConditionSettings | None = None,
+    progress: bool = False,
+) -> FeatureExtraction:
+    """Run the conditions layer over every sensor topic of the recordings (or only `topics`).
+
+    Raises ProfilingError for a missing or unreadable recording, a requested topic no recording
+    has (or whose type has no features), or a topic whose modality differs between recordings."""
+    settings = settings or ConditionSettings()
+    if not recordings:
+        raise ProfilingError("no recordings given")
+    wanted = None if topics is None else list(dict.fromkeys(topics))
+    result = FeatureExtraction(settings)
+    with contextlib.ExitStack() as stack:
+        opened: list[tuple[Recording, list[str]]] = []
+        for path in recordings:
+            rec = stack.enter_context(_open(path))
+            selected = []
+            for topic, info in rec.topics().items():
+                if wanted is not None and topic not in wanted:
+                    continue
+                if info.msgtype not in MODALITY_OF_TYPE:
+                    result.skipped.setdefault(topic, info.msgtype)
+                    continue
+                known = result.topics.get(topic)
+                if known is not None and known.msgtype != info.msgtype:
+                    raise ProfilingError(
+                        f"{rec.path}: topic {topic} is {info.msgtype}, but {known.msgtype} in an "
+                        "earlier recording: one profile stream cannot be both"
+                    )
+                if known is None:
+                    result.topics[topic] = TopicSummary(topic, info.msgtype, MODALITY_OF_TYPE[info.msgtype])
+                selected.append(topic)
+            opened.append((rec, selected))
+        if wanted is not None:
+            _check_wanted(wanted, result, [str(p) for p in recordings])
+        if not result.topics:
+            skipped = ", ".join(f"{t} ({m})" for t, m in sorted(result.skipped.items())) or "none"
+            raise ProfilingError(
+                f"{', '.join(str(p) for p in recordings)}: no sensor topics (Image, CompressedImage, "
+                f"Imu, JointState, WrenchStamped); topics found: {skipped}"
+            )
+        total = sum(rec.message_count(selected) for rec, selected in opened)
+        bar = ProgressBar(total, enabled=progress)
+        try:
+            for rec, selected in opened:
+                _extract_one(rec, selected, result, bar)
+                result.sources.append(SourceRecording.from_path(rec.path))
+        finally:
+            bar.close()
+    return result
+
+
+def _open(path: str | Path) -> Recording:
+    try:
+        return open_recording(path)
+    except FileNotFoundError as exc:
+        raise ProfilingError(f"{path}: no such file or folder") from exc
+    except RecordingError as exc:
+        raise ProfilingError(str(exc)) from exc
+
+
+def _check_wanted(wanted: Sequence[str], result: FeatureExtraction, paths: Sequence[str]) -> None:
+    for topic in wanted:
+        if topic in result.topics:
+            continue
+        if topic in result.skipped:
+            raise ProfilingError(
+                f"--topics {topic}: its type {result.skipped[topic]} has no condition features "
+                "(supported: Image, CompressedImage, Imu, JointState, WrenchStamped)"
+            )
+        raise ProfilingError(f"--topics {topic}: not in {', '.join(paths)}")
+
+
+def _extract_one(
+    rec: Recording, selected: Sequence[str], result: FeatureExtraction, bar: ProgressBar
+) -> None:
+    streams: dict[str, StreamConditions] = {}
+    label = rec.path.name
+    bar.update(0, label)
+    try:
+        for msg in rec.messages(selected):
+            bar.update()
+            result.messages += 1
+            summary = result.topics[msg.topic]
+            summary.messages += 1
+            conditions = streams.get(msg.topic)
+            try:
+                if conditions is None:
+                    modality = summary.modality if summary.msgtype != IMAGE_TYPE else None
+                    if modality is None:
+                        modality = modality_of_image(msg.data)
+                    if summary.modality is not None and summary.modality != modality:
+                        raise ProfilingError(
+                            f"{rec.path}: topic {msg.topic} carries {modality} images, but "
+                            f"{summary.modality} in an earlier recording"
+                        )
+                    summary.modality = modality
+                    conditions = streams[msg.topic] = StreamConditions(
+                        modality, summary.msgtype, result.settings
+                    )
+                stamp = cdr.header_stamp_ns(msg.data)
+                if not stamp:
+                    summary.log_time_fallbacks += 1
+                    stamp = msg.log_time_ns
+                features = conditions.on_message(stamp, msg.data)
+            except (cdr.CdrError, ConditionError) as exc:
+                summary.malformed += 1
+                summary.last_error = str(exc)
+                continue
+            if features is not None:
+                summary.samples += 1
+                result.samples.append(FeatureSample(conditions.modality, msg.topic, features, stamp))
+    except RecordingError as exc:
+        raise ProfilingError(f"{rec.path}: cannot read: {exc}") from exc
+
+
+def profile_from_features(
+    extraction: FeatureExtraction, *, target_false_alarms_per_hour: float = 1.0
+) -> Profile:
+    """The calibrated profile of an extraction; ProfilingError when no stream gave features."""
+    if not extraction.samples:
+        problems = "; ".join(extraction.problems()) or "no sensor messages"
+        raise ProfilingError(f"no features to build a profile from: {problems}")
+    return build_calibrated_profile(
+        extraction.samples,
+        frame_rate_hz=extraction.frame_rates(),
+        target_false_alarms_per_hour=target_false_alarms_per_hour,
+        sources=extraction.sources,
+    )
+
+
+def build_profile(
+    recordings: Sequence[str | Path],
+    *,
+    topics: Iterable[str] | None = None,
+    settings: ConditionSettings | None = None,
+    target_false_alarms_per_hour: float = 1.0,
+    progress: bool = True,
+) -> Profile:
+    """A training-condition profile of the recordings' sensor streams (module notes), each stream's
+    alarm calibrated for `target_false_alarms_per_hour`. Malformed messages and streams without
+    features are logged as warnings. Raises ProfilingError for unusable input."""
+    if not (math.isfinite(target_false_alarms_per_hour) and target_false_alarms_per_hour > 0):
+        raise ValueError(
+            f"target_false_alarms_per_hour: {target_false_alarms_per_hour!r}: a rate > 0 per hour"
+        )
+    extraction = extract_features(recordings, topics=topics, settings=settings, progress=progress)
+    for line in extraction.problems():
+        log.warning("%s", line)
+    return profile_from_features(extraction, target_false_alarms_per_hour=target_false_alarms_per_hour)
+
+
+# ----------------------------------------------------------------------------------------------
+# Showing a profile
+
+
+def describe_alarm(stream: StreamProfile) -> str:
+    alarm = stream.alarm
+    if alarm is None:
+        return "no calibrated alarm (too little data, or a merged profile)"
+    return (
+        f"alarm when {alarm.fire_k} of {alarm.fire_n} scores > {format_value(alarm.threshold)}, "
+        f"clears after {alarm.clear_n} < {format_value(alarm.clear_threshold)} "
+        f"(scored at {alarm.frame_rate_hz:g} Hz, {alarm.target_false_alarms_per_hour:g} false alarm/h)"
+    )
+
+
+def format_profile(profile: Profile, origin: str = "") -> str:
+    """A readable summary: sources, then per stream its modality, sample count, alarm, and each
+    feature's p1 / p50 / p99 with its unit."""
+    lines = []
+    created = (
+        datetime.fromtimestamp(profile.created_ns / NS, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        if profile.created_ns
+        else "unknown"
+    )
+    head = f"{origin}: " if origin else ""
+    lines.append(
+        f"{head}profile schema {profile.schema_version}, created {created}, "
+        f"{len(profile.streams)} stream(s), digest {profile.digest()[:12]}"
+    )
+    if profile.sources:
+        lines.append("sources:")
+        for s in profile.sources:
+            lines.append(f"  {s.path} ({s.size_bytes / 1e6:.1f} MB, sha256 {s.sha256[:12]})")
+    for name, stream in profile.streams.items():
+        span = max(0, stream.last_time_ns - stream.first_time_ns) / NS
+        lines.append("")
+        lines.append(f"{name}  [{stream.modality}]  {stream.sample_count} samples over {span:.1f} s")
+        lines.append(f"  {describe_alarm(stream)}")
+        rows = [("feature", "p1", "p50", "p99", "unit")]
+        for feature, stats in stream.features.items():
+            if stats.count == 0:
+                rows.append((feature, "-", "-", "-", stats.unit))
+                continue
+            rows.append((
+                feature,
+                format_value(stats.quantile("p1")),
+                format_value(stats.quantile("p50")),
+                format_value(stats.quantile("p99")),
+                stats.unit,
+            ))  # fmt: skip
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in (1, 2, 3)]
+            lines.append("  " + "  ".join(cells) + "  " + row[4])
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    try:
+        settings = ConditionSettings(image_rate_hz=args.image_rate)
+        if not (math.isfinite(args.target_fa_per_hour) and args.target_fa_per_hour > 0):
+            raise ValueError(f"--target-fa-per-hour {args.target_fa_per_hour!r}: a rate > 0 per hour")
+        extraction = extract_features(
+            args.recordings, topics=args.topics, settings=settings, progress=not args.no_progress
+        )
+        profile = profile_from_features(extraction, target_false_alarms_per_hour=args.target_fa_per_hour)
+    except (ProfilingError, ValueError) as exc:
+        print(f"profile build: {exc}", file=sys.stderr)
+        return 2
+    output = Path(args.output)
+    try:
+        profile.save(output)
+    except OSError as exc:
+        print(f"profile build: {output}: cannot write: {exc}", file=sys.stderr)
+        return 2
+    elapsed = time.monotonic() - started
+    print(
+        f"{output}: {len(profile.streams)} stream(s) from {len(extraction.sources)} recording(s), "
+        f"{extraction.messages:,} messages in {elapsed:.1f} s"
+    )
+    for name, stream in profile.streams.items():
+        alarm = stream.alarm
+        threshold = f"alarm > {format_value(alarm.threshold)}" if alarm else "no alarm"
+        summary = extraction.topics[name]
+        print(f"  {name}  {stream.modality}  {stream.sample_count} samples  {threshold}  ({summary.msgtype})")
+    for topic, msgtype in sorted(extraction.skipped.items()):
+        print(f"  skipped {topic} ({msgtype}: no condition features)")
+    for line in extraction.problems():
+        print(f"  warning: {line}", file=sys.stderr)
+    return 0
+
+
+def _load(path: str) -> Profile:
+    if not Path(path).is_file():
+        raise ProfileError(f"profile {path}: no such file")
+    return Profile.load(path)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    try:
+        profile = _load(args.profile)
+    except ProfileError as exc:
+        print(f"profile show: {exc}", file=sys.stderr)
+        return 2
+    print(format_profile(profile, args.profile))
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    if len(args.profiles) < 2:
+        print("profile merge: give at least two profiles to merge", file=sys.stderr)
+        return 2
+    try:
+        merged = merge_profiles([_load(p) for p in args.profiles])
+    except ProfileError as exc:
+        print(f"profile merge: {exc}", file=sys.stderr)
+        return 2
+    output = Path(args.output)
+    try:
+        merged.save(output)
+    except OSError as exc:
+        print(f"profile merge: {output}: cannot write: {exc}", file=sys.stderr)
+        return 2
+    print(f"{output}: {len(merged.streams)} stream(s) merged from {len(args.profiles)} profiles")
+    print(
+        "  note: merging drops the calibrated alarms (the merged profile scores differently); "
+        "build one profile from all the recordings to get alarms"
+    )
+    return 0
+
+
+HELP = "training-condition profiles: build from recordings, show, merge"
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `profile {build,show,merge}` on the `gap-monitor` command's subparsers."""
+    _configure(subparsers.add_parser("profile", help=HELP, description=HELP))
+
+
+def _configure(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="profile_command", required=True, metavar="{build,show,merge}")
+
+    build = sub.add_parser(
+        "build",
+        help="build a profile from training recordings (the live feature path, calibrated alarms)",
+    )
+    build.add_argument("recordings", nargs="+", help="rosbag2 folders, .mcap/.db3 files or ROS 1 .bag files")
+    build.add_argument("-o", "--output", required=True, help="profile YAML to write")
+    build.add_argument(
+        "--topics", nargs="+", default=None, help="only these topics (default: every sensor topic)"
+    )
+    build.add_argument(
+        "--image-rate", type=float, default=ConditionSettings().image_rate_hz,
+        help="images per second the monitor decodes, as in its config (default %(default)g)",
+    )  # fmt: skip
+    build.add_argument(
+        "--target-fa-per-hour", type=float, default=1.0,
+        help="false alarms per hour per stream the alarm is calibrated for (default %(default)g)",
+    )  # fmt: skip
+    build.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    build.set_defaults(func=_cmd_build)
+
+    show = sub.add_parser("show", help="print a profile's streams, alarms and feature ranges")
+    show.add_argument("profile")
+    show.set_defaults(func=_cmd_show)
+
+    merge = sub.add_parser("merge", help="merge profiles (e.g. built from different recordings)")
+    merge.add_argument("profiles", nargs="+", help="two or more profile YAML files")
+    merge.add_argument("-o", "--output", required=True, help="merged profile YAML to write")
+    merge.set_defaults(func=_cmd_merge)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gap-monitor profile", description=HELP)
+    _configure(parser)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(format="%(levelname)s: %(message)s")
+    sys.exit(main())
