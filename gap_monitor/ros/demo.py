@@ -7,12 +7,13 @@ monitor's events from this process, prints one status line a second and a summar
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -23,8 +24,12 @@ from std_msgs.msg import String
 
 from gap_monitor.core.config import load_config
 from gap_monitor.core.events import Event, Severity
+from gap_monitor.profiling import build_profile
 from gap_monitor.ros import runtime
 from gap_monitor.ros.sim_node import resolve_scenario
+from gap_monitor.scenario import Scenario
+from gap_monitor.sim import RigSettings
+from gap_monitor.sim_record import record_sim
 
 LEVEL_NAMES = {int(s): s.name for s in Severity}
 
@@ -54,6 +59,11 @@ class DemoObserver(Node):
         )
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.create_subscription(String, "/gap_monitor/events", self._on_event, events_qos)
+        # The demo plays the robot's task stack here: it reports one failure (the monitor only listens).
+        self._failure_pub = self.create_publisher(String, FAILURE_TOPIC, 10)
+
+    def report_failure(self, reason: str) -> None:
+        self._failure_pub.publish(String(data=reason))
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         self.diagnostics_seen += 1
@@ -94,6 +104,44 @@ def _stop(proc: subprocess.Popen[bytes], name: str, out: TextIO) -> int:
         return proc.wait()
 
 
+TRAINING_S = 90.0
+FAILURE_TOPIC = "/robot/failure"
+FAILURE_AT_S = 27.0
+
+
+def build_demo_profile(log_dir: Path, scenario: Scenario, out: TextIO) -> Path:
+    """Training data first: a clean recording of the same rig and scene (no faults, another stretch
+    of time), then a profile built from it with the same feature code the monitor runs live."""
+    recording = log_dir / "training_recording"
+    profile_path = log_dir / "training_profile.yaml"
+    # Images at the monitor's feature rate are all the profile uses; this keeps the recording small.
+    settings = RigSettings(camera_rate_hz=5.0, depth_rate_hz=5.0)
+    clean = replace(scenario, name=f"{scenario.name}_clean", faults=())
+    t0 = time.monotonic()
+    record_sim(recording, clean, TRAINING_S, settings, start_s=200.0)
+    print(
+        f"training data: {TRAINING_S:.0f} s of the clean rig recorded in {time.monotonic() - t0:.1f} s "
+        f"({recording})",
+        file=out,
+        flush=True,
+    )
+    t0 = time.monotonic()
+    profile = build_profile([recording], progress=False)
+    profile.save(profile_path)
+    shutil.rmtree(recording, ignore_errors=True)
+    alarms = ", ".join(
+        f"{name} {s.modality} (threshold {s.alarm.threshold:.1f})"
+        for name, s in profile.streams.items()
+        if s.alarm
+    )
+    print(
+        f"training profile: {profile_path} in {time.monotonic() - t0:.1f} s; calibrated alarms: {alarms}",
+        file=out,
+        flush=True,
+    )
+    return profile_path
+
+
 def run_demo(
     params_file: str,
     scenario_name: str,
@@ -104,6 +152,7 @@ def run_demo(
     config = load_config(params_file)
     scenario = resolve_scenario(scenario_name)
     log_dir.mkdir(parents=True, exist_ok=True)
+    profile_path = build_demo_profile(log_dir, scenario, out)
     print(
         f"gap_monitor demo: scenario {scenario.name!r} for {duration_s:.0f} s "
         f"(ROS_DOMAIN_ID={os.environ.get('ROS_DOMAIN_ID', '0')}, logs in {log_dir})",
@@ -111,6 +160,10 @@ def run_demo(
     )
     for f in scenario.faults:
         print(f"  scripted: {f.kind} on {f.stream} at {f.start_s:g}-{f.end_s:g} s {f.params or ''}", file=out)
+    if duration_s > FAILURE_AT_S:
+        print(
+            f"  scripted: the robot reports a task failure on {FAILURE_TOPIC} at {FAILURE_AT_S:g} s", file=out
+        )
     runtime.init(None)
     observer = DemoObserver(config.diagnostic_prefix, {s.topic: s.name for s in config.streams})
     executor = runtime.make_executor()
@@ -119,11 +172,20 @@ def run_demo(
     stop.install()
     with (log_dir / "monitor.log").open("w") as mlog, (log_dir / "sim.log").open("w") as slog:
         snapshots = log_dir / "snapshots"
-        monitor = _spawn(
-            "gap_monitor.ros.monitor_node",
-            ["--ros-args", "--params-file", params_file, "-p", f"capture.output_dir:={snapshots}"],
-            mlog,
-        )
+        overrides = {
+            "capture.output_dir": snapshots,
+            "conditions.profile": profile_path,
+            # Short windows and no cooldown, so each of the demo's events leaves its own snapshot.
+            "capture.pre_s": 3.0,
+            "capture.post_s": 2.0,
+            "capture.cooldown_s": 0.0,
+            "triggers.failure_topic.topic": FAILURE_TOPIC,
+            "triggers.failure_topic.type": "std_msgs/msg/String",
+        }
+        args = ["--ros-args", "--params-file", params_file]
+        for key, value in overrides.items():
+            args += ["-p", f"{key}:={value}"]
+        monitor = _spawn("gap_monitor.ros.monitor_node", args, mlog)
         # Let the monitor come up first so it sees the whole scenario.
         time.sleep(1.0)
         sim = _spawn(
@@ -133,9 +195,13 @@ def run_demo(
         )
         start = time.monotonic()
         next_line = start + 1.0
+        failure_sent = False
         try:
             while not stop.is_set() and time.monotonic() - start < duration_s:
                 executor.spin_once(timeout_sec=0.05)
+                if not failure_sent and time.monotonic() - start >= FAILURE_AT_S:
+                    observer.report_failure("demo: the gripper dropped the part")
+                    failure_sent = True
                 if time.monotonic() >= next_line:
                     print(f"[{next_line - start:5.1f}s] {observer.status_line()}", file=out, flush=True)
                     next_line += 1.0
@@ -175,6 +241,14 @@ def _summary(observer: DemoObserver, start_mono: float, monitor_rc: int, sim_rc:
         print("  timing and skew findings:", file=out)
         for e in findings:
             print(f"    {at(e)} {e.severity.name:5s} {e.reason}", file=out)
+    novel = [e for e in observer.events if e.kind == "novel_condition"]
+    fired = sum(e.severity >= Severity.WARN for e in novel)
+    print(f"  novel conditions (against the training profile): {fired}", file=out)
+    for e in novel:
+        print(f"    {at(e)} {e.severity.name:5s} {e.reason}", file=out)
+    for e in observer.events:
+        if e.kind in ("failure_topic", "action_aborted", "diagnostics_error", "divergence"):
+            print(f"  failure reported: {at(e)} {e.reason}", file=out)
     written = [e for e in observer.events if e.kind == "snapshot_written"]
     print(f"  snapshots written: {len(written)}", file=out)
     for e in written:
