@@ -251,6 +251,11 @@ def _summary(observer: DemoObserver, start_mono: float, monitor_rc: int, sim_rc:
             print(f"  failure reported: {at(e)} {e.reason}", file=out)
     written = [e for e in observer.events if e.kind == "snapshot_written"]
     print(f"  snapshots written: {len(written)}", file=out)
+    paths = [Path(str(e.details.get("path", ""))) for e in written]
+    total = sum(f.stat().st_size for p in paths if p.is_dir() for f in p.iterdir())
+    if paths:
+        where = paths[0].parent
+        print(f"    ({total / 1e6:.0f} MB in {where}; open with `ros2 bag info` or Foxglove)", file=out)
     for e in written:
         print(f"    {at(e)} {e.details.get('path', '')}", file=out)
     print(
