@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -26,7 +27,7 @@ NS = 1_000_000_000
 PRE_S, POST_S = 3.0, 2.0
 
 
-def snapshot_span(folder: Path) -> tuple[set[str], float, dict]:
+def snapshot_span(folder: Path) -> tuple[set[str], float, dict[str, Any]]:
     with Reader(folder) as reader:
         topics = {c.topic for c in reader.connections if c.msgcount > 0}
         times = [t for _, t, _ in reader.messages()]

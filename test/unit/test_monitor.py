@@ -11,7 +11,7 @@ from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
 from gap_monitor.core.config import CaptureConfig, config_from_parameters
-from gap_monitor.core.events import Severity
+from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.monitor import Monitor
 
 NS = 1_000_000_000
@@ -74,7 +74,7 @@ class Rig:
     def __init__(self, monitor: Monitor, t0: int = 1_000 * NS) -> None:
         self.monitor = monitor
         self.t = t0
-        self.events: list = []
+        self.events: list[Event] = []
         self.depth_offset_ns = 0
         self.stalled: set[str] = set()
 
@@ -324,7 +324,8 @@ def test_full_disk_stops_capture_with_a_diagnostic_and_monitoring_goes_on(tmp_pa
     monitor = Monitor(config_from_parameters(PARAMS), 1_000 * NS, output_dir=tmp_path / "snaps")
     rig = Rig(monitor)
     rig.run(3.0)
-    assert monitor.capture("manual", "test", "test", rig.t).accepted
+    result = monitor.capture("manual", "test", "test", rig.t)
+    assert result is not None and result.accepted
     rig.run(2.0)  # the post window ends; the write fails on the writer thread
     assert monitor.writer is not None and monitor.writer.flush(10.0)
     rig.events += monitor.check(rig.t)

@@ -489,7 +489,7 @@ def test_one_topic_with_two_types_is_a_config_problem() -> None:
         (lambda: FailureTopicSettings("bad topic"), "topic", "bad topic"),
         (lambda: ActionStatusSettings(STATUS_TOPIC, max_goals=0), "max_goals", "0"),
         (lambda: DiagnosticsErrorSettings(()), "name_patterns", "()"),
-        (lambda: DiagnosticsErrorSettings("*motor*"), "name_patterns", "*motor*"),
+        (lambda: DiagnosticsErrorSettings("*motor*"), "name_patterns", "*motor*"),  # type: ignore[arg-type]
         (lambda: divergence(threshold=0.0), "threshold", "0.0"),
         (lambda: divergence(duration_s=-1.0), "duration_s", "-1.0"),
         (lambda: divergence(max_age_s=float("nan")), "max_age_s", "nan"),
