@@ -110,3 +110,29 @@ def load_scenario(path: str | Path) -> Scenario:
     if not isinstance(doc, Mapping):
         raise ConfigError([f"<top level>: {doc!r}: a mapping with name, duration_s, faults"], str(p))
     return scenario_from_mapping(doc, str(p))
+
+
+def scenarios_dir() -> Path:
+    """The shipped scenarios: installed share/ when the ament index knows the package, else the
+    source tree."""
+    from gap_monitor.launching import share_dir
+
+    return share_dir() / "config" / "scenarios"
+
+
+def resolve_scenario(name_or_path: str | None) -> Scenario:
+    """A scenario YAML path, or the name of one in config/scenarios/ ("clean" when empty).
+
+    Raises ConfigError for a missing or invalid scenario."""
+    if not name_or_path:
+        return Scenario(name="clean")
+    path = Path(name_or_path)
+    if not path.exists() and not path.suffix:
+        path = scenarios_dir() / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in scenarios_dir().glob("*.yaml"))
+        raise ConfigError(
+            [f"scenario {name_or_path!r}: no such file or shipped scenario (shipped: {', '.join(known)})"],
+            str(name_or_path),
+        )
+    return load_scenario(path)

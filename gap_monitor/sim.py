@@ -51,6 +51,13 @@ DEFAULT_TOPICS = {
     "joints": "/joint_states",
     "wrench": "/wrist_ft/wrench",
 }
+MSG_TYPES = {
+    "camera": "sensor_msgs/msg/Image",
+    "depth": "sensor_msgs/msg/Image",
+    "imu": "sensor_msgs/msg/Imu",
+    "joints": "sensor_msgs/msg/JointState",
+    "wrench": "geometry_msgs/msg/WrenchStamped",
+}
 FRAME_IDS = {
     "camera": "camera_color_optical_frame",
     "depth": "camera_depth_optical_frame",

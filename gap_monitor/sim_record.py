@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from gap_monitor.core.config import ConfigError
-from gap_monitor.scenario import SIM_STREAMS, Scenario, load_scenario
+from gap_monitor.scenario import SIM_STREAMS, Scenario, resolve_scenario
 from gap_monitor.sim import (
     DEFAULT_TOPICS,
     FRAME_IDS,
+    MSG_TYPES,
     ImageSample,
     ImuSample,
     JointSample,
@@ -39,45 +40,12 @@ from gap_monitor.sim import (
 )
 
 NS = 1_000_000_000
-MSG_TYPES = {
-    "camera": "sensor_msgs/msg/Image",
-    "depth": "sensor_msgs/msg/Image",
-    "imu": "sensor_msgs/msg/Imu",
-    "joints": "sensor_msgs/msg/JointState",
-    "wrench": "geometry_msgs/msg/WrenchStamped",
-}
 # A fixed, recognisable epoch (2024-01-01T00:00:00Z) so recordings are reproducible.
 DEFAULT_T0_NS = 1_704_067_200 * NS
 DEFAULT_LATENCY_NS = 1_000_000
 # The rig's default focal length goes with its default 640 px width; smaller images keep the field
 # of view (and so the image motion relative to the frame) by scaling it.
 REFERENCE_WIDTH = 640
-
-
-def scenarios_dir() -> Path:
-    """The shipped scenarios (installed share/ when the ament index knows the package, else the
-    source tree); the same lookup as the `sim` node, without importing rclpy."""
-    from gap_monitor.launching import share_dir
-
-    return share_dir() / "config" / "scenarios"
-
-
-def resolve_scenario(name_or_path: str | None) -> Scenario:
-    """A scenario YAML path, or the name of one in config/scenarios/ ("clean" when empty).
-
-    Raises ConfigError for a missing or invalid scenario."""
-    if not name_or_path:
-        return Scenario(name="clean")
-    path = Path(name_or_path)
-    if not path.exists() and not path.suffix:
-        path = scenarios_dir() / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in scenarios_dir().glob("*.yaml"))
-        raise ConfigError(
-            [f"scenario {name_or_path!r}: no such file or shipped scenario (shipped: {', '.join(known)})"],
-            str(name_or_path),
-        )
-    return load_scenario(path)
 
 
 class _Serializer:

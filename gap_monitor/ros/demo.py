@@ -26,8 +26,7 @@ from gap_monitor.core.config import load_config
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.profiling import build_profile
 from gap_monitor.ros import runtime
-from gap_monitor.ros.sim_node import resolve_scenario
-from gap_monitor.scenario import Scenario
+from gap_monitor.scenario import Scenario, resolve_scenario
 from gap_monitor.sim import RigSettings
 from gap_monitor.sim_record import record_sim
 

@@ -11,7 +11,6 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -20,39 +19,13 @@ from rclpy.utilities import remove_ros_args
 from gap_monitor.core.config import ConfigError
 from gap_monitor.ros import runtime
 from gap_monitor.ros.convert import message_class, sample_to_message
-from gap_monitor.scenario import Scenario, load_scenario
-from gap_monitor.sim import DEFAULT_TOPICS, FRAME_IDS, RigSettings, Scheduler, SimRig
+from gap_monitor.scenario import resolve_scenario
+from gap_monitor.sim import DEFAULT_TOPICS, FRAME_IDS, MSG_TYPES, RigSettings, Scheduler, SimRig
 
 NS = 1_000_000_000
-MSG_TYPES = {
-    "camera": "sensor_msgs/msg/Image",
-    "depth": "sensor_msgs/msg/Image",
-    "imu": "sensor_msgs/msg/Imu",
-    "joints": "sensor_msgs/msg/JointState",
-    "wrench": "geometry_msgs/msg/WrenchStamped",
-}
 # What typical drivers offer: images and joint states reliable, IMU and F/T as best-effort sensor data.
 RELIABLE = {"camera": True, "depth": True, "imu": False, "joints": True, "wrench": False}
 LATE_DROP_S = 0.25
-
-
-def scenarios_dir() -> Path:
-    """The shipped scenarios: from the installed share/ when ament_index knows the package."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        return Path(get_package_share_directory("gap_monitor")) / "config" / "scenarios"
-    except (ImportError, LookupError, ValueError):
-        return Path(__file__).resolve().parents[2] / "config" / "scenarios"
-
-
-def resolve_scenario(name_or_path: str | None) -> Scenario:
-    if not name_or_path:
-        return Scenario(name="clean")
-    p = Path(name_or_path)
-    if not p.exists() and not p.suffix:
-        p = scenarios_dir() / f"{name_or_path}.yaml"
-    return load_scenario(p)
 
 
 class SimNode(Node):

@@ -26,8 +26,7 @@ from gap_monitor.core.events import Event, Severity
 from gap_monitor.ros import runtime
 from gap_monitor.ros.convert import message_class
 from gap_monitor.ros.monitor_node import MonitorNode
-from gap_monitor.ros.sim_node import MSG_TYPES
-from gap_monitor.sim import DEFAULT_TOPICS, RigSettings
+from gap_monitor.sim import DEFAULT_TOPICS, MSG_TYPES, RigSettings
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 NS = 1_000_000_000

@@ -189,7 +189,7 @@ def test_sim_record_cli(tmp_path, capsys):
 
 
 def test_scenario_lookup_finds_the_shipped_scenarios():
-    from gap_monitor.sim_record import resolve_scenario
+    from gap_monitor.scenario import resolve_scenario
 
     shipped = resolve_scenario("all_faults")
     assert shipped.name == "all_faults"
