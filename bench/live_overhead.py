@@ -1113,11 +1113,7 @@ def noop_main(argv: Sequence[str]) -> int:
         executor = runtime.make_executor()
         executor.add_node(node)
         try:
-            while not stop.is_set():
-                try:
-                    executor.spin_once(timeout_sec=0.1)
-                except Exception:  # as the monitor does: a failing callback does not end the loop
-                    traceback.print_exc()
+            runtime.spin(executor, stop, traceback.print_exc)  # the monitor's own loop
         finally:
             record("final")
             executor.remove_node(node)

@@ -264,13 +264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     executor = runtime.make_executor()
     executor.add_node(node)
+
+    def on_error() -> None:  # a bug in one callback must not take the monitor down
+        node.internal_errors += 1
+        node.get_logger().error(f"callback failed:\n{traceback.format_exc()}")
+
     try:
-        while not stop.is_set():
-            try:
-                executor.spin_once(timeout_sec=0.1)
-            except Exception:  # a bug in one callback must not take the monitor down
-                node.internal_errors += 1
-                node.get_logger().error(f"callback failed:\n{traceback.format_exc()}")
+        runtime.spin(executor, stop, on_error)
     finally:
         node.get_logger().info("shutting down")
         node.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -57,6 +57,16 @@ def make_executor(context: Context | None = None) -> Executor:
         return SingleThreadedExecutor(context=context)
     executor: Any = EventsExecutor(context=context)
     return executor
+
+
+def spin(executor: Executor, stop: StopFlag, on_error: Callable[[], None]) -> None:
+    """spin_once from the main thread until stopped (spin() in a side thread hangs with the
+    EventsExecutor); a failing callback is reported through `on_error`, not fatal."""
+    while not stop.is_set():
+        try:
+            executor.spin_once(timeout_sec=0.1)
+        except Exception:
+            on_error()
 
 
 def shutdown() -> None:
