@@ -12,9 +12,11 @@ import heapq
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from gap_monitor.scenario import Scenario
 
@@ -79,27 +81,27 @@ class Tick:
 @dataclass(frozen=True)
 class ImageSample:
     encoding: str
-    pixels: np.ndarray
+    pixels: NDArray[Any]
 
 
 @dataclass(frozen=True)
 class ImuSample:
-    accel: np.ndarray
-    gyro: np.ndarray
+    accel: NDArray[Any]
+    gyro: NDArray[Any]
 
 
 @dataclass(frozen=True)
 class JointSample:
     names: tuple[str, ...]
-    position: np.ndarray
-    velocity: np.ndarray
-    effort: np.ndarray
+    position: NDArray[Any]
+    velocity: NDArray[Any]
+    effort: NDArray[Any]
 
 
 @dataclass(frozen=True)
 class WrenchSample:
-    force: np.ndarray
-    torque: np.ndarray
+    force: NDArray[Any]
+    torque: NDArray[Any]
 
 
 Sample = ImageSample | ImuSample | JointSample | WrenchSample
@@ -178,7 +180,7 @@ class SimRig:
         self._joint_center = np.array([0.0, 0.4, 0.0, -1.2, 0.0, 0.9, 0.0])
         self._joint_amp = np.array([0.6, 0.3, 0.5, 0.4, 0.7, 0.4, 0.9])
 
-    def _make_texture(self, rng: np.random.Generator) -> np.ndarray:
+    def _make_texture(self, rng: np.random.Generator) -> NDArray[Any]:
         s = self.settings
         h, w = s.height, s.width + 2 * self._margin
         coarse = rng.uniform(60, 190, (max(2, h // 40), max(2, w // 40), 3)).astype(np.float32)
@@ -191,7 +193,7 @@ class SimRig:
             cv2.rectangle(tex, (x, y), (x + size, y + size), colour, -1)
         return np.clip(tex, 0, 255).astype(np.uint8)
 
-    def _make_depth(self, rng: np.random.Generator) -> np.ndarray:
+    def _make_depth(self, rng: np.random.Generator) -> NDArray[Any]:
         s = self.settings
         h, w = s.height, s.width + 2 * self._margin
         rows = np.linspace(2.5, 0.9, h, dtype=np.float32)[:, None]  # floor: far at the top
@@ -202,7 +204,7 @@ class SimRig:
             cv2.circle(scene, (x, y), r, float(rng.uniform(0.6, 2.0)), -1)
         return scene
 
-    def _view(self, scene: np.ndarray, t_s: float) -> np.ndarray:
+    def _view(self, scene: NDArray[Any], t_s: float) -> NDArray[Any]:
         """The scene as the yawing camera sees it: a sub-pixel horizontal window into it."""
         s = self.settings
         x0 = self._margin - s.focal_px * yaw(t_s)

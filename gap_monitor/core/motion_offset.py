@@ -401,8 +401,8 @@ def estimate_offset_from_motions(
 ) -> OffsetEstimate:
     """The estimate from already measured frame motions and an Nx3 gyro array (rad/s)."""
     s = settings or MotionOffsetSettings()
-    g_ns = np.asarray(gyro_stamps_ns, dtype=np.int64).reshape(-1)
-    rates = np.asarray(gyro_rad_s, dtype=np.float64).reshape(-1, 3)
+    g_ns: IntArray = np.asarray(gyro_stamps_ns, dtype=np.int64).reshape(-1)
+    rates: FloatArray = np.asarray(gyro_rad_s, dtype=np.float64).reshape(-1, 3)
     if len(g_ns) != len(rates):
         raise ValueError(f"gyro_rad_s: {len(rates)} rows for {len(g_ns)} stamps: must be one row per stamp")
     order = np.argsort(g_ns, kind="stable")
@@ -550,7 +550,7 @@ class _Analysis:
         mid = 0.5 * (t0 + t1)
         latest = float(t1[-1])
         tile = np.floor((latest - mid) / self.s.window_s).astype(np.int64)
-        groups = [np.flatnonzero(tile == k) for k in range(int(tile.max()) + 1)]
+        groups = [np.flatnonzero(tile == k) for k in range(int(np.max(tile)) + 1)]
         groups = [g for g in groups if len(g)]
         merged: list[IntArray] = []
         for g in groups:  # newest first

@@ -84,7 +84,7 @@ class Histogram:
     def from_values(cls, values: FloatArray, bins: int) -> Histogram:
         if values.size == 0:
             return cls(math.nan, math.nan, tuple(0.0 for _ in range(bins)))
-        low, high = float(values.min()), float(values.max())
+        low, high = float(np.min(values)), float(np.max(values))
         if low == high:
             return cls(low, high, (float(values.size), *(0.0 for _ in range(bins - 1))))
         counts, _ = np.histogram(values, bins=bins, range=(low, high))
@@ -95,7 +95,7 @@ class Histogram:
         return float(sum(self.counts))
 
     def edges(self) -> FloatArray:
-        return np.linspace(self.low, self.high, len(self.counts) + 1)
+        return np.linspace(self.low, self.high, len(self.counts) + 1, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -402,8 +402,8 @@ def feature_stats(
         nan_count=nan_count,
         mean=float(finite.mean()),
         std=float(finite.std()),
-        min=float(finite.min()),
-        max=float(finite.max()),
+        min=float(np.min(finite)),
+        max=float(np.max(finite)),
         quantiles=tuple(float(q) for q in quantiles),
         histogram=Histogram.from_values(finite, bins),
         unit=unit,
@@ -610,7 +610,7 @@ def _mixture_quantiles(pieces: FloatArray, targets: Sequence[float]) -> FloatArr
 def _rebin(pieces: FloatArray, low: float, high: float, bins: int, total: float) -> Histogram:
     if low == high:
         return Histogram(low, high, (total, *(0.0 for _ in range(bins - 1))))
-    edges = np.linspace(low, high, bins + 1)
+    edges = np.linspace(low, high, bins + 1, dtype=np.float64)
     below = _mixture_cdf(pieces, edges, left=True)
     below[0] = 0.0
     below[-1] = total  # the last bin is closed

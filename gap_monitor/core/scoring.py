@@ -281,7 +281,7 @@ class StreamScorer:
         self._stats = [profile.features[name] for name in self.names]
         self._index = {name: i for i, name in enumerate(self.names)}
         self._table = TailTable.from_stats(self._stats)
-        self._model_columns = np.zeros(0, dtype=np.intp)
+        self._model_columns: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self._inverse_cache: dict[bytes, FloatArray] = {}
         self._distance_table: TailTable | None = None
         model = profile.model
@@ -396,10 +396,13 @@ class StreamScorer:
 
     def _inverse(self, mask: npt.NDArray[np.bool_]) -> FloatArray:
         key = mask.tobytes()
-        inverse = self._inverse_cache.get(key)
-        if inverse is None:
-            inverse = np.linalg.pinv(self._correlation[np.ix_(mask, mask)], hermitian=True)
-            self._inverse_cache[key] = inverse
+        cached = self._inverse_cache.get(key)
+        if cached is not None:
+            return cached
+        inverse: FloatArray = np.asarray(
+            np.linalg.pinv(self._correlation[np.ix_(mask, mask)], hermitian=True), dtype=np.float64
+        )
+        self._inverse_cache[key] = inverse
         return inverse
 
 

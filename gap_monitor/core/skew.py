@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gap_monitor.core.timing import Finding, Severity
 
@@ -135,7 +136,7 @@ class SkewSummary:
     clock_jumps: int
 
 
-def nearest_offsets(ref: np.ndarray, other: np.ndarray) -> np.ndarray:
+def nearest_offsets(ref: NDArray[np.int64], other: NDArray[np.int64]) -> NDArray[np.int64]:
     """For each stamp in `ref`, `ref - nearest stamp in other` (ns); `other` sorted, non-empty."""
     ref = np.asarray(ref, dtype=np.int64)
     other = np.asarray(other, dtype=np.int64)
@@ -146,7 +147,7 @@ def nearest_offsets(ref: np.ndarray, other: np.ndarray) -> np.ndarray:
     return np.where(np.abs(d_after) < np.abs(d_before), d_after, d_before)
 
 
-def _theil_sen_slope(t: np.ndarray, y: np.ndarray) -> float | None:
+def _theil_sen_slope(t: NDArray[np.float64], y: NDArray[np.float64]) -> float | None:
     """Median of pairwise slopes: robust to outliers and to a few wrong matches."""
     dt = t[None, :] - t[:, None]
     dy = y[None, :] - y[:, None]
@@ -321,7 +322,7 @@ class PairSkew:
             median = float(np.median(offsets)) / _NS_PER_MS
             order = np.argsort(np.abs(offsets), kind="stable")
             p95 = float(offsets[order[math.ceil(0.95 * len(offsets)) - 1]]) / _NS_PER_MS
-            lo, hi = float(offsets.min()) / _NS_PER_MS, float(offsets.max()) / _NS_PER_MS
+            lo, hi = float(np.min(offsets)) / _NS_PER_MS, float(np.max(offsets)) / _NS_PER_MS
         drift, span = self._drift()
         tolerance = self._tolerance_ns()
         pa, pb = self._periods[self.a], self._periods[self.b]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gap_monitor.core.events import Severity
 
@@ -201,7 +202,7 @@ def _ms(ns: float) -> float:
     return float(ns) / _NS_PER_MS
 
 
-def _spread(values: np.ndarray) -> tuple[float, float, float, float] | None:
+def _spread(values: NDArray[np.int64]) -> tuple[float, float, float, float] | None:
     """(median, std, p95 |x - median|, max |x - median|) in ms; None for fewer than 2 values."""
     if len(values) < 2:
         return None

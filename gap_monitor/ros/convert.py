@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Vector3, WrenchStamped
+from numpy.typing import NDArray
 from sensor_msgs.msg import Image, Imu, JointState
 from std_msgs.msg import Header
 
@@ -27,7 +28,7 @@ def message_class(msgtype: str) -> Any:
     return getattr(importlib.import_module(f"{pkg}.msg"), name)
 
 
-def _vector3(v: np.ndarray) -> Vector3:
+def _vector3(v: NDArray[np.float64]) -> Vector3:
     return Vector3(x=float(v[0]), y=float(v[1]), z=float(v[2]))
 
 
