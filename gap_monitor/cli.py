@@ -61,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("sim_args", nargs=argparse.REMAINDER, help="arguments for sim (see `sim --help`)")
     sim.set_defaults(func=_cmd_sim)
 
-    from gap_monitor import audit, profiling, replay, sim_record
+    from gap_monitor import audit, profiling, replay, report, sim_record
 
     profiling.add_parser(sub)
+    report.add_parser(sub)
     sim_record.add_parser(sub)
     replay.add_parser(sub)
     audit.add_parser(sub)

@@ -499,7 +499,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="profile_command", required=True, metavar="{build,show,merge}")
+    sub = p.add_subparsers(dest="profile_command", required=True, metavar="{build,show,merge,compare}")
 
     build = sub.add_parser(
         "build",
@@ -529,6 +529,10 @@ def _configure(p: argparse.ArgumentParser) -> None:
     merge.add_argument("profiles", nargs="+", help="two or more profile YAML files")
     merge.add_argument("-o", "--output", required=True, help="merged profile YAML to write")
     merge.set_defaults(func=_cmd_merge)
+
+    from gap_monitor.report import add_compare_parser  # the report module renders comparisons
+
+    add_compare_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
