@@ -25,6 +25,7 @@ from std_msgs.msg import String
 from gap_monitor.core.config import load_config
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.profiling import build_profile
+from gap_monitor.report import ReportSettings, build_report
 from gap_monitor.ros import runtime
 from gap_monitor.scenario import Scenario, resolve_scenario
 from gap_monitor.sim import RigSettings
@@ -141,6 +142,27 @@ def build_demo_profile(log_dir: Path, scenario: Scenario, out: TextIO) -> Path:
     return profile_path
 
 
+def write_demo_report(log_dir: Path, scenario: Scenario, duration_s: float, out: TextIO) -> Path:
+    """The deployment report for the run: the robot's log of the same scenario (the rig recorded
+    offline, images at the feature rate) against the training profile, with the run's snapshots."""
+    recording = log_dir / "deployment_recording"
+    settings = RigSettings(camera_rate_hz=5.0, depth_rate_hz=5.0)
+    t0 = time.monotonic()
+    record_sim(recording, scenario, duration_s, settings)
+    report = build_report(
+        log_dir / "training_profile.yaml",
+        [recording],
+        snapshots=log_dir / "snapshots",
+        settings=ReportSettings(audit_motion=False),
+    )
+    html, _ = report.write(log_dir / "report.html")
+    shutil.rmtree(recording, ignore_errors=True)
+    print(f"\ndeployment report ({time.monotonic() - t0:.1f} s): {html}", file=out)
+    for target in report.targets[:5]:
+        print(f"  collect: {target.text()}", file=out)
+    return html
+
+
 def run_demo(
     params_file: str,
     scenario_name: str,
@@ -216,7 +238,9 @@ def run_demo(
             executor.remove_node(observer)
             observer.destroy_node()
             runtime.shutdown()
-    return _summary(observer, start, monitor_rc, sim_rc, out)
+    code = _summary(observer, start, monitor_rc, sim_rc, out)
+    write_demo_report(log_dir, scenario, duration_s, out)
+    return code
 
 
 def _summary(observer: DemoObserver, start_mono: float, monitor_rc: int, sim_rc: int, out: TextIO) -> int:

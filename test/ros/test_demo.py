@@ -63,3 +63,8 @@ def test_demo_builds_a_profile_detects_faults_and_writes_snapshots(domain_id, tm
     kinds = {p.name.split("_", 1)[1] for p in snapshots}
     assert {"stream_state", "novel_condition"} <= kinds
     assert all((p / "metadata.yaml").is_file() and (p / "trigger.json").is_file() for p in snapshots)
+    # It ends with the deployment report, whose first collection target is the darkness.
+    report = tmp_path / "demo" / "report.html"
+    assert "deployment report" in out and str(report) in out and report.is_file()
+    collect = [line for line in out.splitlines() if line.strip().startswith("collect:")]
+    assert collect and "luminance" in collect[0]
