@@ -13,6 +13,11 @@ from pathlib import Path
 # name -> module; run in this order.
 BENCHMARKS: dict[str, str] = {
     "live": "bench.live_overhead",
+    "feature": "bench.feature_cost",
+    "snapshot": "bench.snapshot_write",
+    "offline": "bench.offline_throughput",
+    "skew": "bench.skew_accuracy",
+    "detection": "bench.detection_quality",
 }
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
