@@ -263,7 +263,7 @@ class FeatureReport:
         if finite.size == 0:
             return {"p1": None, "p50": None, "p99": None, "min": None, "max": None}
         p1, p50, p99 = (float(v) for v in np.quantile(finite, [0.01, 0.5, 0.99]))
-        return {"p1": p1, "p50": p50, "p99": p99, "min": float(finite.min()), "max": float(finite.max())}
+        return {"p1": p1, "p50": p50, "p99": p99, "min": float(np.min(finite)), "max": float(np.max(finite))}
 
 
 @dataclass(frozen=True)
@@ -894,12 +894,12 @@ def _target_feature(
     finite = values[np.isfinite(values)]
     novel_values = values[novel]
     if side == "below":
-        cut = round_cut(float(novel_values.max()), st.p1, side)
+        cut = round_cut(float(np.max(novel_values)), st.p1, side)
         deployment_share = float((finite <= cut).sum()) / n
         training_share = share_below(st, cut, strict=False)
         edge = st.p1
     else:
-        cut = round_cut(float(novel_values.min()), st.p99, side)
+        cut = round_cut(float(np.min(novel_values)), st.p99, side)
         deployment_share = float((finite >= cut).sum()) / n
         training_share = 1.0 - share_below(st, cut, strict=True)
         edge = st.p99
@@ -1392,7 +1392,7 @@ def _report_json(report: Report) -> dict[str, Any]:
                 },
                 "alarms_fired": len(s.episodes),
                 "score_median": _num(float(np.median(finite))) if finite.size else None,
-                "score_max": _num(float(finite.max())) if finite.size else None,
+                "score_max": _num(float(np.max(finite))) if finite.size else None,
                 "features": features,
             }
         )
@@ -1984,7 +1984,7 @@ def _score_lane(
     def draw(svg: _Svg, y0: float, y1: float) -> None:
         times, scores = s.times_ns[sel], s.scores[sel]
         finite = scores[np.isfinite(scores)]
-        top_score = float(finite.max()) if finite.size else 0.0
+        top_score = float(np.max(finite)) if finite.size else 0.0
         ymax = max(1.5 * s.threshold, min(top_score * 1.05, 4.0 * s.threshold), 1.0)
         ys = _Scale(0.0, ymax, y1, y0)
         svg.rect(xs.r0, y0, xs.r1 - xs.r0, y1 - y0, "#fafafa")
