@@ -1,0 +1,794 @@
+"""Snapshot writing: SnapshotWriter per compression against a raw sequential write of the same bytes.
+
+The sensor suite of the live benchmark, as serialized CDR: 1280x720 rgb8 camera and 640x480 16UC1
+depth at 30 Hz, IMU 400 Hz, JointState 500 Hz, WrenchStamped 1 kHz (about 100 MB/s). Content is
+the simulated rig's (`gap_monitor.sim.SimRig`: textured scene with sharp-edged shapes and sensor
+noise, depth with holes), serialized with rosbags' Jazzy typestore; a pool of one second of distinct
+messages per stream is cycled (the same bytes objects, so neither filling a ring nor pushing at
+100 MB/s costs a copy: what is measured is the writer). MCAP compresses each 4 MB chunk (one or two
+camera frames) on its own, so cycling a 30-frame pool does not flatter lz4/zstd.
+
+Two phases per compression (none, lz4, zstd):
+
+1. Simulated clock (write speed). A RingBuffer holds pre_s + post_s + 1 s; the writer's clock is
+   simulated, so the post window elapses instantly: trigger at T0, push the post window (polling
+   every 100 ms of stamp time), then the poll that closes the window starts the write. Write time =
+   that poll until `flush()` returns (folder written, fsynced, renamed). MB/s = payload bytes / write
+   time. The baseline writes the same payload bytes (the ring's window, in order) sequentially to
+   one new file in the same folder, 1 MB buffered, then fsync of file and folder. The uncompressed
+   snapshot (the judged one) runs `--rounds` times, each bracketed by raw writes (raw, none, raw,
+   none, raw: this disk's speed drifts between writes); medians are compared.
+2. Real time (latency and stalls). The ring holds pre_s + 1 s, pre-filled instantly; then a loop
+   pushes the suite at its real rates, as the node's callbacks would (receipt time = now; a
+   message whose time has passed by a whole period is dropped, as a driver drops frames), polls
+   the writer every 100 ms, triggers after 0.5 s and runs until the folder is renamed. Latency =
+   trigger -> final folder exists. Stalls: the largest gap between two pushes, and the messages
+   dropped, while the writer thread writes (post window closed -> folder renamed), against the same
+   loop with no snapshot for as long as the longest write.
+
+Everything written goes to `<work_dir>/snapshot/` and is deleted once measured.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import statistics
+import sys
+import time
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+from bench import BenchOptions
+from bench.machine import load
+from bench.report import BenchResult, Row, Table, at_most, format_number, ratio
+from gap_monitor.core.ring_buffer import RingBuffer
+from gap_monitor.core.snapshot import COMPRESSIONS, SnapshotSettings, SnapshotWriter
+from gap_monitor.scenario import Scenario
+from gap_monitor.sim import DEFAULT_TOPICS, FRAME_IDS, RigSettings, SimRig
+
+TITLE = "snapshot writing: SnapshotWriter (none/lz4/zstd) vs raw sequential write + fsync of the same bytes"
+NS = 1_000_000_000
+MS = 1_000_000
+MB = 1e6  # throughput in decimal MB/s, as disks are rated
+
+PRE_S = 10.0
+POST_S = 5.0
+POLL_S = 0.1  # the node polls the writer on a 10 Hz timer
+TRIGGER_AFTER_S = 0.5  # real-time phase: pushes before the trigger
+TAIL_S = 0.3  # real-time phase: pushes after the folder appeared
+LIVE_TIMEOUT_S = 90.0
+WRITE_TIMEOUT_S = 120.0
+RAW_CHUNK_BUFFER = 1024 * 1024  # the snapshot writer's own file buffer
+UNCOMPRESSED_MIN_RATIO = 0.8
+LATENCY_MARGIN_S = 1.0
+POOL_S = 1.0  # one second of distinct messages per stream
+REFERENCE_WIDTH = 640
+
+CAMERA_SIZE = (1280, 720)
+DEPTH_SIZE = (640, 480)
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+MSG_TYPES = {
+    "camera": IMAGE_TYPE,
+    "depth": IMAGE_TYPE,
+    "imu": "sensor_msgs/msg/Imu",
+    "joints": "sensor_msgs/msg/JointState",
+    "wrench": "geometry_msgs/msg/WrenchStamped",
+}
+RATES_HZ = {"camera": 30.0, "depth": 30.0, "imu": 400.0, "joints": 500.0, "wrench": 1000.0}
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+# --- messages -------------------------------------------------------------------------------------
+
+
+def suite_schedule(rates_hz: Mapping[str, float], start_ns: int, end_ns: int) -> list[tuple[int, str, int]]:
+    """(time_ns, stream, seq) of every message due in [start_ns, end_ns), time order (ties in the
+    order of `rates_hz`). Message k of a stream is due at floor(k / rate) in integer ns (the rate as
+    a fraction, so no rounding accumulates), so consecutive spans join without a gap or a repeat
+    and seq is k."""
+    out: list[tuple[int, int, str, int]] = []
+    for order, (stream, rate) in enumerate(rates_hz.items()):
+        if not (math.isfinite(rate) and rate > 0):
+            raise ValueError(f"rates_hz[{stream!r}]: {rate!r}: a rate > 0")
+        frac = Fraction(rate).limit_denominator(10_000)
+        num, den = frac.numerator, frac.denominator * NS  # t_k = k * den // num
+        k = -((-start_ns * num) // den)  # the first k with t_k >= start_ns
+        t = k * den // num
+        while t < end_ns:
+            out.append((t, order, stream, k))
+            k += 1
+            t = k * den // num
+    out.sort()
+    return [(t, stream, k) for t, _, stream, k in out]
+
+
+class SuiteSerializer:
+    """Sim samples -> CDR bytes through rosbags' ROS 2 Jazzy typestore."""
+
+    def __init__(self) -> None:
+        from rosbags.typesys import Stores, get_typestore
+
+        self.typestore = get_typestore(Stores.ROS2_JAZZY)
+        types = self.typestore.types
+        self._header = types["std_msgs/msg/Header"]
+        self._time = types["builtin_interfaces/msg/Time"]
+        self._vector3 = types["geometry_msgs/msg/Vector3"]
+        self._quaternion = types["geometry_msgs/msg/Quaternion"]
+        self._wrench = types["geometry_msgs/msg/Wrench"]
+        self._classes = {stream: types[t] for stream, t in MSG_TYPES.items()}
+        self._zero_cov = np.zeros(9)
+        self._no_orientation_cov = np.zeros(9)
+        self._no_orientation_cov[0] = -1.0  # sensor_msgs/Imu: no orientation estimate
+
+    def _head(self, stamp_ns: int, frame_id: str) -> Any:
+        sec, nanosec = divmod(stamp_ns, NS)
+        return self._header(self._time(sec, nanosec), frame_id)
+
+    def _vec(self, v: Any) -> Any:
+        x, y, z = (float(c) for c in v)
+        return self._vector3(x, y, z)
+
+    def _serialize(self, msg: Any, msgtype: str) -> bytes:
+        return bytes(self.typestore.serialize_cdr(msg, msgtype))
+
+    def image(
+        self, pixels: npt.NDArray[Any], encoding: str, stamp_ns: int, frame_id: str = "camera"
+    ) -> bytes:
+        pixels = np.ascontiguousarray(pixels)
+        channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+        step = pixels.shape[1] * channels * pixels.itemsize
+        data = pixels.reshape(-1).view(np.uint8)
+        msg = self._classes["camera"](
+            self._head(stamp_ns, frame_id), pixels.shape[0], pixels.shape[1], encoding, 0, step, data
+        )
+        return self._serialize(msg, IMAGE_TYPE)
+
+    def imu(self, accel: Any, gyro: Any, stamp_ns: int) -> bytes:
+        msg = self._classes["imu"](
+            self._head(stamp_ns, FRAME_IDS["imu"]),
+            self._quaternion(0.0, 0.0, 0.0, 1.0),
+            self._no_orientation_cov,
+            self._vec(gyro),
+            self._zero_cov,
+            self._vec(accel),
+            self._zero_cov,
+        )
+        return self._serialize(msg, MSG_TYPES["imu"])
+
+    def joints(self, names: Sequence[str], position: Any, velocity: Any, effort: Any, stamp_ns: int) -> bytes:
+        msg = self._classes["joints"](
+            self._head(stamp_ns, FRAME_IDS["joints"]),
+            list(names),
+            np.asarray(position, dtype=np.float64),
+            np.asarray(velocity, dtype=np.float64),
+            np.asarray(effort, dtype=np.float64),
+        )
+        return self._serialize(msg, MSG_TYPES["joints"])
+
+    def wrench(self, force: Any, torque: Any, stamp_ns: int) -> bytes:
+        msg = self._classes["wrench"](
+            self._head(stamp_ns, FRAME_IDS["wrench"]), self._wrench(self._vec(force), self._vec(torque))
+        )
+        return self._serialize(msg, MSG_TYPES["wrench"])
+
+
+_SERIALIZER: list[SuiteSerializer] = []
+
+
+def serializer() -> SuiteSerializer:
+    """One shared serializer (building the typestore costs ~0.1 s)."""
+    if not _SERIALIZER:
+        _SERIALIZER.append(SuiteSerializer())
+    return _SERIALIZER[0]
+
+
+def sim_rig(width: int, height: int, seed: int = 7) -> SimRig:
+    """The simulated rig at this size, its focal length scaled to keep the field of view."""
+    settings = RigSettings(
+        width=width, height=height, focal_px=RigSettings().focal_px * width / REFERENCE_WIDTH
+    )
+    return SimRig(settings, Scenario(seed=seed))
+
+
+class MessagePool:
+    """`POOL_S` seconds of distinct serialized messages per stream (stamped 0 .. POOL_S), handed out
+    in turn. The same bytes objects come back every POOL_S: no per-message copy, so filling a ring
+    or pushing at 100 MB/s costs next to nothing, and what is measured is the writer."""
+
+    def __init__(self, rates_hz: Mapping[str, float] = RATES_HZ, seconds: float = POOL_S) -> None:
+        ser = serializer()
+        camera_rig = sim_rig(*CAMERA_SIZE)
+        rig = sim_rig(*DEPTH_SIZE)
+        self.pool: dict[str, list[bytes]] = {}
+        for stream, rate in rates_hz.items():
+            msgs = []
+            for i in range(max(1, round(seconds * rate))):
+                t = i / rate
+                stamp = round(t * NS)
+                if stream == "camera":
+                    msgs.append(ser.image(camera_rig.camera(t).pixels, "rgb8", stamp, FRAME_IDS["camera"]))
+                elif stream == "depth":
+                    msgs.append(ser.image(rig.depth(t).pixels, "16UC1", stamp, FRAME_IDS["depth"]))
+                elif stream == "imu":
+                    imu = rig.imu(t)
+                    msgs.append(ser.imu(imu.accel, imu.gyro, stamp))
+                elif stream == "joints":
+                    js = rig.joints(t)
+                    msgs.append(ser.joints(js.names, js.position, js.velocity, js.effort, stamp))
+                elif stream == "wrench":
+                    w = rig.wrench(t)
+                    msgs.append(ser.wrench(w.force, w.torque, stamp))
+                else:
+                    raise ValueError(f"unknown stream {stream!r}")
+            self.pool[stream] = msgs
+
+    def message(self, stream: str, seq: int) -> bytes:
+        msgs = self.pool[stream]
+        return msgs[seq % len(msgs)]
+
+    def bytes_per_s(self) -> float:
+        return sum(len(m[0]) * RATES_HZ[s] for s, m in self.pool.items())
+
+
+# --- measurement pieces ---------------------------------------------------------------------------
+
+
+def make_ring(window_s: float, rate_bytes_per_s: float) -> RingBuffer:
+    """A ring holding `window_s` of the suite with 20 % to spare (the budget never evicts)."""
+    ring = RingBuffer(int(rate_bytes_per_s * window_s * 1.2) + 64 * 1024**2, window_s)
+    for stream, msgtype in MSG_TYPES.items():
+        ring.add_topic(DEFAULT_TOPICS[stream], msgtype)
+    return ring
+
+
+def fill(ring: RingBuffer, pool: MessagePool, start_ns: int, end_ns: int) -> tuple[int, int]:
+    """Push every suite message due in [start_ns, end_ns), log time = stamp; (messages, bytes)."""
+    count = size = 0
+    for t, stream, seq in suite_schedule(RATES_HZ, start_ns, end_ns):
+        data = pool.message(stream, seq)
+        ring.push(DEFAULT_TOPICS[stream], t, data)
+        count += 1
+        size += len(data)
+    return count, size
+
+
+def raw_write(folder: Path, chunks: Iterable[bytes]) -> tuple[float, int]:
+    """Write `chunks` in order to one new file in `folder` (1 MB buffer), fsync it and the
+    folder, delete it; (seconds, bytes)."""
+    path = folder / f"raw-baseline-{os.getpid()}.bin"
+    path.unlink(missing_ok=True)
+    size = 0
+    t0 = time.perf_counter()
+    with path.open("xb", buffering=RAW_CHUNK_BUFFER) as f:
+        for chunk in chunks:
+            f.write(chunk)
+            size += len(chunk)
+        f.flush()
+        os.fsync(f.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    seconds = time.perf_counter() - t0
+    path.unlink()
+    return seconds, size
+
+
+def snapshot_settings(folder: Path, compression: str) -> SnapshotSettings:
+    return SnapshotSettings(
+        output_dir=folder,
+        pre_s=PRE_S,
+        post_s=POST_S,
+        compression=compression,
+        cooldown_s=0.0,
+        max_per_hour=10_000,
+        quota_bytes=256 * 1024**3,
+        quota_count=10_000,
+    )
+
+
+def _event(compression: str) -> dict[str, Any]:
+    return {"kind": "benchmark", "source": "bench.snapshot_write", "reason": f"compression {compression}"}
+
+
+def _folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _message_count(path: Path) -> int | None:
+    try:
+        return int(json.loads((path / "trigger.json").read_text())["message_count"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class SimulatedWrite:
+    compression: str
+    write_s: float
+    payload_bytes: int
+    messages: int
+    folder_bytes: int
+    written_messages: int | None
+    error: str | None
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.payload_bytes / MB / self.write_s
+
+
+def simulated_write(
+    compression: str, pool: MessagePool, folder: Path, raw_before: bool = False, raw_after: bool = False
+) -> tuple[SimulatedWrite, list[tuple[float, int]]]:
+    """Phase 1 for one compression; also the raw write of the same payload just before and/or just
+    after the snapshot's write: [(seconds, bytes), ...]."""
+    raws: list[tuple[float, int]] = []
+    t0_ns = (time.time_ns() // NS) * NS
+    pre_ns, post_ns = round(PRE_S * NS), round(POST_S * NS)
+    ring = make_ring(PRE_S + POST_S + 1.0, pool.bytes_per_s())
+    fill(ring, pool, t0_ns - pre_ns - NS, t0_ns + 1)
+    now = [t0_ns]
+    writer = SnapshotWriter(snapshot_settings(folder, compression), ring, clock=lambda: now[0])
+    try:
+        started = writer.trigger(_event(compression), now_ns=t0_ns)
+        if not started.accepted:
+            raise BenchError(f"trigger refused: {started.outcome}: {started.reason}")
+        poll_ns = round(POLL_S * NS)
+        t = t0_ns + 1
+        end = t0_ns + post_ns
+        while t <= end:
+            nxt = min(t + poll_ns, end + 1)
+            fill(ring, pool, t, nxt)
+            t = nxt
+            if t <= end:
+                now[0] = t
+                writer.poll(now_ns=t)
+        window = ring.window(t0_ns - pre_ns, end, include_latched=False)
+        payload = sum(len(m.data) for m in window)
+        if raw_before:
+            raws.append(raw_write(folder, (m.data for m in window)))
+        begin = time.perf_counter()
+        now[0] = end
+        writer.poll(now_ns=end)  # closes the post window: the writer thread starts
+        if not writer.flush(WRITE_TIMEOUT_S):
+            raise BenchError(f"{compression}: snapshot not written within {WRITE_TIMEOUT_S:g} s")
+        write_s = time.perf_counter() - begin
+        status = writer.status()
+        path = status.last_path
+        result = SimulatedWrite(
+            compression,
+            write_s,
+            payload,
+            len(window),
+            _folder_bytes(path) if path else 0,
+            _message_count(path) if path else None,
+            status.last_error,
+        )
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+        if raw_after:
+            raws.append(raw_write(folder, (m.data for m in window)))
+        return result, raws
+    finally:
+        writer.close(now_ns=now[0])
+
+
+@dataclass
+class LoopRun:
+    """Push times of one real-time loop and its snapshot milestones (time.time_ns)."""
+
+    push_ns: array[int] = field(default_factory=lambda: array("q"))
+    late_ns: array[int] = field(default_factory=lambda: array("q"))  # push time - due time
+    drop_ns: array[int] = field(default_factory=lambda: array("q"))  # one entry per dropped message
+    start_ns: int = 0
+    trigger_ns: int | None = None
+    closed_ns: int | None = None  # the poll that closed the post window
+    done_ns: int | None = None  # the final folder exists
+    folder: Path | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """How the push loop kept up over [lo, hi]."""
+
+    seconds: float
+    pushes: int
+    max_gap_ms: float | None  # largest gap between consecutive pushes (edges included)
+    p99_gap_ms: float | None
+    max_late_ms: float | None  # largest push time - due time
+    dropped: int  # messages a whole period overdue, skipped
+
+    @property
+    def dropped_per_s(self) -> float | None:
+        return self.dropped / self.seconds if self.seconds > 0 else None
+
+
+def window_stats(
+    push_ns: Sequence[int], late_ns: Sequence[int], drop_ns: Sequence[int], lo_ns: int, hi_ns: int
+) -> WindowStats:
+    """Statistics of the pushes in [lo_ns, hi_ns] (push_ns sorted, late_ns aligned with it). The
+    max gap includes the gaps from the last push before lo_ns and to the first after hi_ns, so a
+    stall that spans an edge still counts."""
+    times = np.asarray(push_ns, dtype=np.int64)
+    late = np.asarray(late_ns, dtype=np.int64)
+    if len(late) != len(times):
+        raise ValueError(f"late_ns: {len(late)} values for {len(times)} pushes: must be one per push")
+    drops = np.asarray(drop_ns, dtype=np.int64)
+    inside = (times >= lo_ns) & (times <= hi_ns)
+    i0 = max(int(np.searchsorted(times, lo_ns, side="left")) - 1, 0)
+    i1 = min(int(np.searchsorted(times, hi_ns, side="right")) + 1, len(times))
+    edged = np.diff(times[i0:i1])
+    gaps = np.diff(times[inside])
+    return WindowStats(
+        seconds=max(hi_ns - lo_ns, 0) / NS,
+        pushes=int(inside.sum()),
+        max_gap_ms=float(edged.max()) / MS if len(edged) else None,
+        p99_gap_ms=float(np.quantile(gaps, 0.99)) / MS if len(gaps) else None,
+        max_late_ms=float(late[inside].max()) / MS if inside.any() else None,
+        dropped=int(((drops >= lo_ns) & (drops <= hi_ns)).sum()),
+    )
+
+
+def live_loop(
+    ring: RingBuffer,
+    pool: MessagePool,
+    writer: SnapshotWriter | None,
+    start_ns: int,
+    seconds: float | None,
+    event: Mapping[str, Any] | None = None,
+) -> LoopRun:
+    """Push the suite at its rates from `start_ns` (a real time.time_ns in the near future),
+    polling `writer` every POLL_S; with `event`, trigger after TRIGGER_AFTER_S and stop TAIL_S after
+    the snapshot folder exists; without, stop after `seconds`. A message a whole period overdue is
+    dropped (a driver drops frames rather than bursting), and recorded."""
+    run = LoopRun(start_ns=start_ns)
+    periods = {s: round(NS / r) for s, r in RATES_HZ.items()}
+    topics = {s: DEFAULT_TOPICS[s] for s in RATES_HZ}
+    seq = dict.fromkeys(RATES_HZ, 0)
+    due = {s: start_ns for s in RATES_HZ}
+    poll_ns = round(POLL_S * NS)
+    next_poll = start_ns + poll_ns
+    trigger_at = start_ns + round(TRIGGER_AFTER_S * NS)
+    stop_at = start_ns + round((seconds if seconds is not None else LIVE_TIMEOUT_S) * NS)
+    push_ns, late_ns, drop_ns = run.push_ns, run.late_ns, run.drop_ns
+    while True:
+        nxt = min(min(due.values()), next_poll)
+        now = time.time_ns()
+        if nxt > now:
+            time.sleep((nxt - now) / NS)
+            now = time.time_ns()
+        for stream, t in due.items():
+            if t > now:
+                continue
+            period = periods[stream]
+            behind = (now - t) // period
+            if behind:
+                drop_ns.extend([now] * behind)
+                t += behind * period
+                seq[stream] += behind
+            ring.push(topics[stream], now, pool.message(stream, seq[stream]))
+            pushed = time.time_ns()
+            push_ns.append(pushed)
+            late_ns.append(pushed - t)
+            seq[stream] += 1
+            due[stream] = t + period
+        now = time.time_ns()
+        if writer is not None and event is not None and run.trigger_ns is None and now >= trigger_at:
+            run.trigger_ns = now
+            result = writer.trigger(event)
+            if not result.accepted:
+                run.error = f"trigger refused: {result.outcome}: {result.reason}"
+                return run
+            run.folder = result.path
+        if now >= next_poll:
+            next_poll += poll_ns
+            if writer is not None:
+                writer.poll()
+                if run.trigger_ns is not None and run.closed_ns is None and not writer.status().collecting:
+                    run.closed_ns = now
+        if (
+            run.closed_ns is not None
+            and run.done_ns is None
+            and run.folder is not None
+            and run.folder.is_dir()
+        ):
+            run.done_ns = time.time_ns()
+            stop_at = min(stop_at, run.done_ns + round(TAIL_S * NS))
+        if now >= stop_at:
+            if writer is not None and event is not None and run.done_ns is None:
+                run.error = f"snapshot not complete after {LIVE_TIMEOUT_S:g} s"
+            return run
+
+
+@dataclass
+class LiveWrite:
+    compression: str
+    latency_s: float | None
+    write_s: float | None
+    post: WindowStats | None  # trigger -> post window closed
+    writing: WindowStats | None  # post window closed -> folder renamed
+    folder_bytes: int
+    written_messages: int | None
+    error: str | None
+
+
+def _prefill_live(pool: MessagePool) -> tuple[RingBuffer, int]:
+    """A ring of pre_s + 1 s, filled instantly with the (pre_s + 1) s before a loop start 0.5 s
+    ahead (log times in the past are what the ring would hold had the loop run all along)."""
+    ring = make_ring(PRE_S + 1.0, pool.bytes_per_s())
+    start = time.time_ns() + NS // 2
+    fill(ring, pool, start - round((PRE_S + 1.0) * NS), start)
+    return ring, start
+
+
+def live_write(compression: str, pool: MessagePool, folder: Path) -> LiveWrite:
+    ring, start = _prefill_live(pool)
+    writer = SnapshotWriter(snapshot_settings(folder, compression), ring)
+    try:
+        run = live_loop(ring, pool, writer, start, None, _event(compression))
+    finally:
+        writer.close()
+    error = run.error or writer.status().last_error
+    path = run.folder if run.folder is not None and run.folder.is_dir() else None
+    size = _folder_bytes(path) if path else 0
+    count = _message_count(path) if path else None
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+    latency = write = None
+    post = writing = None
+    if run.trigger_ns is not None and run.done_ns is not None and run.closed_ns is not None:
+        latency = (run.done_ns - run.trigger_ns) / NS
+        write = (run.done_ns - run.closed_ns) / NS
+        post = window_stats(run.push_ns, run.late_ns, run.drop_ns, run.trigger_ns, run.closed_ns)
+        writing = window_stats(run.push_ns, run.late_ns, run.drop_ns, run.closed_ns, run.done_ns)
+    return LiveWrite(compression, latency, write, post, writing, size, count, error)
+
+
+def live_baseline(pool: MessagePool, seconds: float) -> WindowStats:
+    """The same loop (ring pushes, the poll timer) with no snapshot, for `seconds` after a
+    TRIGGER_AFTER_S lead-in."""
+    ring, start = _prefill_live(pool)
+    run = live_loop(ring, pool, None, start, TRIGGER_AFTER_S + seconds)
+    lo = start + round(TRIGGER_AFTER_S * NS)
+    hi = run.push_ns[-1] if run.push_ns else lo
+    return window_stats(run.push_ns, run.late_ns, run.drop_ns, lo, hi)
+
+
+# --- the benchmark --------------------------------------------------------------------------------
+
+
+def _check_disk(folder: Path, need_bytes: float) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < need_bytes:
+        raise BenchError(f"{folder}: {free / 1e9:.1f} GB free, the benchmark needs {need_bytes / 1e9:.1f} GB")
+
+
+def run(options: BenchOptions, out: TextIO = sys.stdout) -> BenchResult:
+    folder = options.work_dir / "snapshot"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def say(text: str) -> None:
+        print(f"[snapshot] {text}", file=out, flush=True)
+
+    t0 = time.monotonic()
+    pool = MessagePool()
+    rate = pool.bytes_per_s()
+    snapshot_bytes = rate * (PRE_S + POST_S)
+    _check_disk(folder, 2.2 * snapshot_bytes + 1024**3)
+    say(
+        f"suite {rate / MB:.1f} MB/s, a {PRE_S:g}+{POST_S:g} s snapshot ~{snapshot_bytes / MB:.0f} MB "
+        f"(pool built in {time.monotonic() - t0:.1f} s); load {load()['1min']:.2f}"
+    )
+
+    simulated: list[SimulatedWrite] = []
+    raws: list[tuple[float, int]] = []
+    # The judged (uncompressed) write runs `rounds` times, each bracketed by the raw baseline
+    # (raw, none, raw, none, raw ...): this disk's speed drifts from one write to the next.
+    plan = [("none", i == 0, True) for i in range(max(1, options.rounds))]
+    plan += [(c, False, False) for c in COMPRESSIONS if c != "none"]
+    for compression, before, after in plan:
+        result, bracket = simulated_write(compression, pool, folder, raw_before=before, raw_after=after)
+        simulated.append(result)
+        raws += bracket
+        say(
+            f"{compression} (simulated clock): {result.write_s:.2f} s, {result.mb_per_s:.0f} MB/s"
+            + "".join(f"; raw {size / MB / seconds:.0f} MB/s" for seconds, size in bracket)
+        )
+
+    lives: list[LiveWrite] = []
+    for compression in COMPRESSIONS:
+        live = live_write(compression, pool, folder)
+        lives.append(live)
+        gap = live.writing.max_gap_ms if live.writing else None
+        say(
+            f"{compression} (real time): latency {format_number(live.latency_s)} s, "
+            f"max push gap while writing {format_number(gap)} ms"
+        )
+    longest = max((lw.write_s for lw in lives if lw.write_s is not None), default=3.0)
+    baseline = live_baseline(pool, max(longest, 2.0))
+    base_gap = format_number(baseline.max_gap_ms)
+    say(f"no-snapshot loop: max push gap {base_gap} ms over {baseline.seconds:.1f} s")
+    return _result(simulated, raws, lives, baseline, rate)
+
+
+def _stats_cells(w: WindowStats | None) -> tuple[str, ...]:
+    if w is None:
+        return ("-",) * 5
+    return (
+        format_number(w.max_gap_ms),
+        format_number(w.p99_gap_ms),
+        format_number(w.max_late_ms),
+        str(w.dropped),
+        format_number(w.dropped_per_s),
+    )
+
+
+def _result(
+    simulated: Sequence[SimulatedWrite],
+    raws: Sequence[tuple[float, int]],
+    lives: Sequence[LiveWrite],
+    baseline: WindowStats,
+    rate: float,
+) -> BenchResult:
+    raw_mb_s = [size / MB / seconds for seconds, size in raws]
+    raw = statistics.median(raw_mb_s)
+    latency_limit = POST_S + LATENCY_MARGIN_S
+    rows: list[Row] = []
+    for compression in COMPRESSIONS:
+        runs = [s.mb_per_s for s in simulated if s.compression == compression]
+        if not runs:
+            continue
+        speed = statistics.median(runs)
+        judged = compression == "none"
+        r = ratio(speed, raw)
+        of = f", median of {len(runs)}" if len(runs) > 1 else ""
+        rows.append(
+            Row(
+                f"write speed {compression} (simulated clock{of})",
+                speed,
+                raw,
+                "MB/s",
+                target=f">= {UNCOMPRESSED_MIN_RATIO:g}x raw" if judged else "",
+                passed=(r is not None and r >= UNCOMPRESSED_MIN_RATIO) if judged else None,
+            )
+        )
+    for lw in lives:
+        rows.append(
+            Row(
+                f"trigger -> folder renamed, {lw.compression} (real time)",
+                lw.latency_s,
+                latency_limit,
+                "s",
+                target=f"<= post {POST_S:g} s + {LATENCY_MARGIN_S:g} s",
+                passed=at_most(lw.latency_s, latency_limit),
+            )
+        )
+    for lw in lives:
+        w = lw.writing
+        rows.append(
+            Row(
+                f"max gap between pushes while writing, {lw.compression}",
+                w.max_gap_ms if w else None,
+                baseline.max_gap_ms,
+                "ms",
+            )
+        )
+        rows.append(
+            Row(
+                f"messages dropped while writing, {lw.compression}",
+                w.dropped_per_s if w else None,
+                baseline.dropped_per_s,
+                "1/s",
+            )
+        )
+    sim_table = tuple(
+        (
+            s.compression,
+            format_number(s.payload_bytes / MB),
+            str(s.messages),
+            format_number(s.folder_bytes / MB),
+            format_number(s.payload_bytes / s.folder_bytes if s.folder_bytes else None),
+            format_number(s.write_s),
+            format_number(POST_S + s.write_s),
+            "yes" if s.written_messages == s.messages else f"no ({s.written_messages})",
+        )
+        for s in simulated
+    )
+    live_rows: list[tuple[str, ...]] = []
+    for lw in lives:
+        head = (format_number(lw.latency_s), format_number(lw.folder_bytes / MB))
+        for label, w in (("post window", lw.post), ("writing", lw.writing)):
+            live_rows.append(
+                (
+                    f"{lw.compression}: {label}",
+                    format_number(w.seconds if w else None),
+                    *head,
+                    *_stats_cells(w),
+                )
+            )
+    live_rows.append(("no snapshot", format_number(baseline.seconds), "-", "-", *_stats_cells(baseline)))
+    notes = [
+        f"suite: camera {CAMERA_SIZE[0]}x{CAMERA_SIZE[1]} rgb8 + depth {DEPTH_SIZE[0]}x{DEPTH_SIZE[1]} "
+        f"16UC1 @ 30 Hz, IMU 400 Hz, joints 500 Hz, wrench 1 kHz = {rate / MB:.1f} MB/s of CDR; "
+        f"snapshot pre {PRE_S:g} s + post {POST_S:g} s",
+        "write speed: payload MB / (poll that closes the post window -> folder written, fsynced and "
+        "renamed), the writer's clock simulated so the post window elapses instantly (its latency is "
+        "post_s + write time); raw: the same payload bytes written sequentially to one file in the same "
+        "folder + fsync, before the first and after every uncompressed snapshot "
+        f"({', '.join(f'{r:.0f}' for r in raw_mb_s)} MB/s; median shown)",
+        "real time: the suite pushed into the ring at its rates from one thread (the node's callbacks), "
+        "the writer polled at 10 Hz from it; latency = trigger -> final folder exists; 'writing' = post "
+        "window closed -> folder exists; a message a whole period overdue is dropped; the no-snapshot "
+        "loop runs as long as the longest write",
+    ]
+    errors = [f"{s.compression}: {s.error}" for s in simulated if s.error] + [
+        f"{lw.compression} (real time): {lw.error}" for lw in lives if lw.error
+    ]
+    notes += [f"error: {e}" for e in errors]
+    return BenchResult(
+        name="snapshot",
+        title=TITLE,
+        rows=tuple(rows),
+        value_label="writer",
+        baseline_label="baseline",
+        tables=(
+            Table(
+                "simulated clock: every snapshot written (post window elapsed instantly)",
+                (
+                    "compression",
+                    "payload MB",
+                    "messages",
+                    "folder MB",
+                    "ratio",
+                    "write s",
+                    "latency s (post+write)",
+                    "all messages",
+                ),
+                sim_table,
+            ),
+            Table(
+                "real time: the push loop while a snapshot is collected and written (gaps in ms)",
+                (
+                    "run: window",
+                    "window s",
+                    "latency s",
+                    "folder MB",
+                    "max gap",
+                    "p99 gap",
+                    "max late",
+                    "dropped",
+                    "dropped/s",
+                ),
+                tuple(live_rows),
+            ),
+        ),
+        notes=tuple(notes),
+        details={
+            "suite_bytes_per_s": rate,
+            "raw_mb_per_s": raw_mb_s,
+            "simulated": [vars(s) | {"mb_per_s": s.mb_per_s} for s in simulated],
+            "live": [vars(lw) | {"post": _asdict(lw.post), "writing": _asdict(lw.writing)} for lw in lives],
+            "live_baseline": _asdict(baseline),
+            "latency_limit_s": latency_limit,
+            "target_ratio_uncompressed": UNCOMPRESSED_MIN_RATIO,
+        },
+    )
+
+
+def _asdict(w: WindowStats | None) -> dict[str, Any] | None:
+    return None if w is None else asdict(w) | {"dropped_per_s": w.dropped_per_s}
