@@ -534,3 +534,29 @@ def test_raising_the_threshold_never_adds_alarms() -> None:
         count_alarms(scores, replace(alarm, threshold=alarm.threshold + d)) for d in (0, 0.5, 1)
     ]
     assert counts == sorted(counts, reverse=True)
+
+
+def test_a_block_unlike_all_others_does_not_set_the_threshold():
+    """A regime only one block contains (held out, it is novel against the rest) must not lift the
+    threshold for the whole stream; a regime spread over the recording still counts."""
+    from gap_monitor.core.profile import FeatureSample
+    from gap_monitor.core.scoring import build_calibrated_profile
+
+    rng = np.random.default_rng(3)
+    rate = 5.0
+    n = int(20 * 60 * rate)  # 20 min of features
+
+    def samples(rest_at_start: bool) -> list[FeatureSample]:
+        out = []
+        for k in range(n):
+            quiet = rest_at_start and k < 20 * rate  # 20 s with the motors off
+            std = 0.002 if quiet else 0.02
+            value = abs(rng.normal(std, std * 0.05))
+            out.append(FeatureSample("imu", "/imu", {"accel_std_x": value}, int(k * 1e9 / rate)))
+        return out
+
+    plain = build_calibrated_profile(samples(False), frame_rate_hz=rate).streams["/imu"].alarm
+    with_rest = build_calibrated_profile(samples(True), frame_rate_hz=rate).streams["/imu"].alarm
+    assert plain is not None and with_rest is not None
+    assert "unlike the rest" in with_rest.method and "unlike the rest" not in plain.method
+    assert with_rest.threshold < 2 * plain.threshold
