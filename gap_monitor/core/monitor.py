@@ -256,8 +256,10 @@ class Monitor:
         if self.motion is not None:
             self._feed_motion(topic, stamp, data)
         if conditions is not None:
+            # Drivers that leave the header stamp unset still get features, timed by receipt
+            # (as `profile build` times them by log time).
             try:
-                features = conditions.on_message(stamp, data)
+                features = conditions.on_message(stamp if stamp > 0 else receipt_ns, data)
             except ConditionError as exc:
                 self._malformed(topic, f"features: {exc}")
                 return

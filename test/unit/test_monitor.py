@@ -339,3 +339,11 @@ def test_full_disk_stops_capture_with_a_diagnostic_and_monitoring_goes_on(tmp_pa
     rig.run(2.0)
     assert any(e.kind == "stream_state" and e.severity == Severity.STALE for e in rig.events)
     assert statuses["gap_monitor: /imu"].level == Severity.OK
+
+
+def test_unset_header_stamps_still_give_features_at_the_configured_rate():
+    params = {"cameras": {"cam": {"topic": "/cam", "rate_hz": 20.0}}, "capture": {"enabled": False}}
+    monitor = Monitor(config_from_parameters(params), 1_000 * NS)
+    for k in range(40):  # 2 s at 20 Hz, every stamp zero
+        monitor.on_message("/cam", 1_000 * NS + k * NS // 20, image_bytes(0, "cam"))
+    assert monitor.conditions["/cam"].produced == 10  # 5 Hz over 2 s
