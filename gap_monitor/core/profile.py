@@ -142,18 +142,17 @@ class GaussianModel:
         return np.asarray(self.mean, dtype=np.float64)
 
     def covariance_matrix(self) -> FloatArray:
-        return np.asarray(self.covariance, dtype=np.float64).reshape(
-            len(self.features), len(self.features)
-        )
+        return np.asarray(self.covariance, dtype=np.float64).reshape(len(self.features), len(self.features))
 
 
 @dataclass(frozen=True)
 class AlarmCalibration:
     """Sequential alarm settings for one stream, scores being -log10(p).
 
-    Fires when ``fire_k`` of the last ``fire_n`` scores exceed ``threshold``; once fired it clears
-    (and re-arms) after ``clear_n`` consecutive scores below ``clear_threshold``. The remaining
-    fields record how the threshold was chosen.
+    Fires when ``fire_k`` of the last ``fire_n`` scores exceed ``threshold``, or at once on a single
+    score above ``instant_threshold`` (evidence too strong to wait for; 0: no such rule); once fired
+    it clears (and re-arms) after ``clear_n`` consecutive scores below ``clear_threshold``. The
+    remaining fields record how the thresholds were chosen.
     """
 
     threshold: float
@@ -165,9 +164,12 @@ class AlarmCalibration:
     target_false_alarms_per_hour: float = 0.0
     held_out_samples: int = 0
     method: str = ""
+    instant_threshold: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
+        if not math.isfinite(self.instant_threshold) or self.instant_threshold < 0:
+            problems.append(f"instant_threshold={self.instant_threshold!r}: must be a finite score >= 0")
         if not math.isfinite(self.threshold) or self.threshold <= 0:
             problems.append(f"threshold={self.threshold!r}: must be a finite score > 0")
         elif not (0 <= self.clear_threshold < self.threshold):
@@ -288,9 +290,7 @@ class ProfileBuilder:
     features at 10 Hz is about 3.5 MB.
     """
 
-    def __init__(
-        self, histogram_bins: int = DEFAULT_HISTOGRAM_BINS, shrinkage: float | None = None
-    ) -> None:
+    def __init__(self, histogram_bins: int = DEFAULT_HISTOGRAM_BINS, shrinkage: float | None = None) -> None:
         if not 2 <= histogram_bins <= 4096:
             raise ValueError(f"histogram_bins={histogram_bins!r}: must be 2..4096")
         if shrinkage is not None and not 0.0 <= shrinkage <= 1.0:
@@ -299,9 +299,7 @@ class ProfileBuilder:
         self.shrinkage = shrinkage
         self._streams: dict[str, _StreamColumns] = {}
 
-    def add(
-        self, modality: str, stream_name: str, features: Mapping[str, float], time_ns: int
-    ) -> None:
+    def add(self, modality: str, stream_name: str, features: Mapping[str, float], time_ns: int) -> None:
         if modality not in MODALITIES:
             raise ValueError(f"modality={modality!r}: must be one of {MODALITIES}")
         if not stream_name:
@@ -310,9 +308,7 @@ class ProfileBuilder:
         if columns is None:
             columns = self._streams[stream_name] = _StreamColumns(modality)
         elif columns.modality != modality:
-            raise ValueError(
-                f"stream {stream_name!r} was added as {columns.modality!r}, now as {modality!r}"
-            )
+            raise ValueError(f"stream {stream_name!r} was added as {columns.modality!r}, now as {modality!r}")
         columns.add(features, int(time_ns))
 
     def add_samples(self, samples: Iterable[FeatureSample]) -> None:
@@ -323,9 +319,7 @@ class ProfileBuilder:
     def stream_names(self) -> tuple[str, ...]:
         return tuple(self._streams)
 
-    def build(
-        self, sources: Sequence[SourceRecording] = (), created_ns: int | None = None
-    ) -> Profile:
+    def build(self, sources: Sequence[SourceRecording] = (), created_ns: int | None = None) -> Profile:
         if not self._streams:
             raise ProfileError("no feature samples were added: nothing to build a profile from")
         streams = {
@@ -687,8 +681,7 @@ def _profile_to_dict(profile: Profile) -> dict[str, Any]:
         "kind": "gap_monitor/profile",
         "created_ns": int(profile.created_ns),
         "sources": [
-            {"path": s.path, "size_bytes": int(s.size_bytes), "sha256": s.sha256}
-            for s in profile.sources
+            {"path": s.path, "size_bytes": int(s.size_bytes), "sha256": s.sha256} for s in profile.sources
         ],
         "streams": {name: _stream_to_dict(stream) for name, stream in profile.streams.items()},
     }
@@ -714,9 +707,7 @@ def _stream_to_dict(stream: StreamProfile) -> dict[str, Any]:
             "count": int(model.count),
             "distance_quantiles": None
             if model.distance_quantiles is None
-            else {
-                k: float(v) for k, v in zip(QUANTILE_KEYS, model.distance_quantiles, strict=True)
-            },
+            else {k: float(v) for k, v in zip(QUANTILE_KEYS, model.distance_quantiles, strict=True)},
         },
         "alarm": None
         if alarm is None
@@ -730,6 +721,7 @@ def _stream_to_dict(stream: StreamProfile) -> dict[str, Any]:
             "target_false_alarms_per_hour": float(alarm.target_false_alarms_per_hour),
             "held_out_samples": int(alarm.held_out_samples),
             "method": alarm.method,
+            "instant_threshold": float(alarm.instant_threshold),
         },
     }
 
@@ -759,8 +751,7 @@ class _Reader:
     def __init__(self, data: Any, origin: str, where: str) -> None:
         if not isinstance(data, dict):
             raise ProfileError(
-                f"profile {origin}: {where or 'top level'}: must be a mapping, "
-                f"got {type(data).__name__}"
+                f"profile {origin}: {where or 'top level'}: must be a mapping, got {type(data).__name__}"
             )
         self.data = data
         self.origin = origin
@@ -850,9 +841,7 @@ def _stream_from_reader(reader: _Reader) -> StreamProfile:
     if modality not in MODALITIES:
         raise reader._fail("modality", f"{modality!r} is not one of {MODALITIES}")
     features_reader = reader.child("features")
-    features = {
-        name: _stats_from_reader(features_reader.child(name)) for name, _ in features_reader.items()
-    }
+    features = {name: _stats_from_reader(features_reader.child(name)) for name, _ in features_reader.items()}
     model = None
     model_reader = reader.optional_child("model")
     if model_reader is not None:
@@ -894,6 +883,10 @@ def _stream_from_reader(reader: _Reader) -> StreamProfile:
                 target_false_alarms_per_hour=alarm_reader.number("target_false_alarms_per_hour"),
                 held_out_samples=alarm_reader.integer("held_out_samples"),
                 method=alarm_reader.text("method"),
+                # Absent in profiles written before the rule existed: no instant rule.
+                instant_threshold=alarm_reader.number("instant_threshold")
+                if "instant_threshold" in alarm_reader.data
+                else 0.0,
             )
         except ValueError as exc:
             if isinstance(exc, ProfileError):
@@ -955,4 +948,3 @@ def _file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-

@@ -438,7 +438,8 @@ class SequentialAlarm:
         settings = self.calibration
         if not self.active:
             self._recent.append(score > settings.threshold)
-            if sum(self._recent) >= settings.fire_k:
+            instant = 0 < settings.instant_threshold < score
+            if instant or sum(self._recent) >= settings.fire_k:
                 self.active = True
                 self._quiet = 0
                 return AlarmUpdate(True, fired=True, cleared=False)
@@ -559,6 +560,7 @@ def calibrate(
     threshold = max(threshold, min_threshold)
     clear_threshold = min(float(np.quantile(scores, 0.99)), 0.75 * threshold)
     return AlarmCalibration(
+        instant_threshold=_instant_threshold(np.sort(scores), exceedance, threshold),
         threshold=threshold,
         clear_threshold=max(clear_threshold, 0.0),
         fire_k=fire_k,
@@ -569,6 +571,24 @@ def calibrate(
         held_out_samples=int(scores.size),
         method=f"{method}; safety factor {safety_factor:g}",
     )
+
+
+INSTANT_FACTOR = 2.0
+
+
+def _instant_threshold(ordered_scores: FloatArray, exceedance: float, threshold: float) -> float:
+    """A single score so high it fires at once (1 of 1), for faults too strong to wait for: set on
+    the same held-out scores at the same per-rule false-alarm budget as the k-of-n rule (the safety
+    factor of 2 covers the two rules together), above every held-out score and at least
+    INSTANT_FACTOR x the k-of-n threshold."""
+    count = ordered_scores.size
+    if count == 0:
+        return 0.0
+    if count * exceedance >= 10:
+        quantile = float(np.quantile(ordered_scores, 1.0 - exceedance))
+    else:
+        quantile = _tail_quantile(ordered_scores, exceedance) if count >= 12 else float(ordered_scores[-1])
+    return max(quantile, float(ordered_scores[-1]), INSTANT_FACTOR * threshold)
 
 
 def _tail_quantile(ordered: FloatArray, exceedance: float) -> float:
@@ -750,9 +770,11 @@ def _without_unrepresented_block(
         f"{peaks[worst]:.1f}, against the full profile at {peak_in:.1f}; threshold from the other blocks"
     )
     threshold = max(rest.threshold, peak_in)
+    instant = max(rest.instant_threshold, float(np.max(in_profile, initial=0.0)), INSTANT_FACTOR * threshold)
     return replace(
         rest,
         threshold=threshold,
+        instant_threshold=instant,
         clear_threshold=min(rest.clear_threshold, 0.75 * threshold),
         held_out_samples=alarm.held_out_samples,
         method=rest.method + note,

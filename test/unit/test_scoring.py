@@ -44,9 +44,7 @@ FRAME_NS = 200_000_000  # 5 Hz
 HOUR_FRAMES = 5 * 3600
 
 
-def stats_with_quantiles(
-    values: Sequence[float], resolution: float = 0.0, unit: str = ""
-) -> FeatureStats:
+def stats_with_quantiles(values: Sequence[float], resolution: float = 0.0, unit: str = "") -> FeatureStats:
     quantiles = tuple(float(q) for q in values)
     return FeatureStats(
         count=1000,
@@ -401,9 +399,7 @@ def check_shift_detection(
     """Feed normal, shifted, normal frames: fires within 10 shifted frames naming the expected
     feature, clears after the shift ends, and is quiet otherwise."""
     monitor = ConditionMonitor(profile)
-    updates = [
-        monitor.update(stream, f, i * FRAME_NS) for i, f in enumerate(normal + shifted + after)
-    ]
+    updates = [monitor.update(stream, f, i * FRAME_NS) for i, f in enumerate(normal + shifted + after)]
     fired = [i for i, u in enumerate(updates) if u.alarm and u.alarm.fired]
     cleared = [i for i, u in enumerate(updates) if u.alarm and u.alarm.cleared]
     start, end = len(normal), len(normal) + len(shifted)
@@ -513,9 +509,7 @@ def test_calibrated_profile_round_trips_and_decimates(tmp_path: Path) -> None:
 
 def test_streams_without_enough_held_out_data_get_no_alarm() -> None:
     rng = np.random.default_rng(15)
-    mixed = samples("camera", "cam", camera_stream(rng, 2000)) + samples(
-        "imu", "imu", imu_stream(rng, 8)
-    )
+    mixed = samples("camera", "cam", camera_stream(rng, 2000)) + samples("imu", "imu", imu_stream(rng, 8))
     profile = build_calibrated_profile(mixed)
     assert profile.stream("cam").alarm is not None
     assert profile.stream("imu").alarm is None
@@ -530,9 +524,7 @@ def test_raising_the_threshold_never_adds_alarms() -> None:
     rng = np.random.default_rng(16)
     scores = -np.log10(rng.random(5000))
     alarm = calibrate(scores, 5.0, 100.0)
-    counts = [
-        count_alarms(scores, replace(alarm, threshold=alarm.threshold + d)) for d in (0, 0.5, 1)
-    ]
+    counts = [count_alarms(scores, replace(alarm, threshold=alarm.threshold + d)) for d in (0, 0.5, 1)]
     assert counts == sorted(counts, reverse=True)
 
 
@@ -560,3 +552,53 @@ def test_a_block_unlike_all_others_does_not_set_the_threshold():
     assert plain is not None and with_rest is not None
     assert "unlike the rest" in with_rest.method and "unlike the rest" not in plain.method
     assert with_rest.threshold < 2 * plain.threshold
+
+
+def test_one_overwhelming_score_fires_at_once_and_a_merely_high_one_must_persist():
+    from gap_monitor.core.profile import AlarmCalibration
+    from gap_monitor.core.scoring import SequentialAlarm
+
+    cal = AlarmCalibration(
+        threshold=5.0, clear_threshold=2.0, fire_k=3, fire_n=5, clear_n=2, instant_threshold=50.0
+    )
+    alarm = SequentialAlarm(cal)
+    assert [alarm.update(s).fired for s in (8.0, 8.0)] == [False, False]  # above threshold: must persist
+    assert alarm.update(8.0).fired  # the third of five
+    alarm.reset()
+    assert alarm.update(60.0).fired  # overwhelming: at once
+    no_rule = SequentialAlarm(replace(cal, instant_threshold=0.0))
+    assert not no_rule.update(1e6).fired
+
+
+def test_instant_threshold_is_above_every_held_out_score_and_twice_the_threshold():
+    from gap_monitor.core.scoring import calibrate
+
+    rng = np.random.default_rng(9)
+    held_out = -np.log10(rng.uniform(size=20_000))  # i.i.d. in-distribution scores
+    cal = calibrate([held_out], frame_rate_hz=5.0)
+    assert cal.instant_threshold >= held_out.max()
+    assert cal.instant_threshold >= 2 * cal.threshold
+
+
+def test_profiles_without_the_instant_rule_still_load(tmp_path):
+    import yaml
+
+    from gap_monitor.core.profile import FeatureSample, Profile
+    from gap_monitor.core.scoring import build_calibrated_profile
+
+    rng = np.random.default_rng(2)
+    samples = [
+        FeatureSample("imu", "/imu", {"accel_std_x": float(abs(rng.normal(0.02, 0.001)))}, k * 200_000_000)
+        for k in range(3000)
+    ]
+    profile = build_calibrated_profile(samples, frame_rate_hz=5.0)
+    path = tmp_path / "p.yaml"
+    profile.save(path)
+    loaded = Profile.load(path).streams["/imu"].alarm
+    assert loaded is not None and loaded.instant_threshold > loaded.threshold > 0
+    doc = yaml.safe_load(path.read_text())
+    for stream in doc["streams"].values():
+        del stream["alarm"]["instant_threshold"]
+    path.write_text(yaml.safe_dump(doc))
+    old = Profile.load(path).streams["/imu"].alarm
+    assert old is not None and old.instant_threshold == 0.0
