@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +140,10 @@ class Monitor:
                 s.topic: StreamConditions(s.modality, s.msgtype, settings) for s in config.streams
             }
         self.profile = profile
+        # Every snapshot names the profile it was judged against (hashing it once, not per trigger).
+        self._profile_id = (
+            None if profile is None else {"digest": profile.digest(), "path": config.conditions.profile}
+        )
         self.scoring = ConditionMonitor(profile) if profile is not None and cc.enabled else None
         self.latest_features: dict[str, dict[str, float]] = {}
         self.latest_scores: dict[str, StreamScore] = {}
@@ -214,7 +218,8 @@ class Monitor:
             "details": dict(details or {}),
             "host": socket.gethostname(),
             "package_version": __version__,
-            "config": {"streams": [s.topic for s in self.config.streams]},
+            "config": asdict(self.config),
+            "profile": self._profile_id,
         }
         return self.writer.trigger(trigger, now_ns)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -293,6 +294,12 @@ def test_novel_condition_fires_with_the_top_feature_snapshots_and_clears(tmp_pat
     assert fired.details["top"] and fired.details["score"] > fired.details["threshold"]
     assert 16.0 <= novel[1][0] <= 16.0 + 30 / 5  # clears once the light is back
     assert any(e.kind == "snapshot" and e.details["trigger"] == "novel_condition" for _, e in events)
+    assert monitor.writer is not None and monitor.writer.flush(30.0)
+    trigger = json.loads(next((tmp_path / "snaps").glob("*_novel_condition/trigger.json")).read_text())
+    event = trigger["triggers"][0]["event"]
+    assert event["profile"]["digest"] == profile.digest()
+    assert event["config"]["streams"][0]["topic"] == "/cam"
+    assert event["details"]["top"][0]["name"] and event["package_version"] and event["host"]
     status = next(s for s in monitor.statuses(stamp) if s.name == "gap_monitor: conditions /cam")
     assert status.level == Severity.OK and "within training conditions" in status.message
     assert monitor.scores()[0]["stream"] == "/cam" and "mean_luminance" in monitor.scores()[0]["features"]
