@@ -57,7 +57,7 @@ from gap_monitor.scenario import Scenario, scenario_from_mapping
 from gap_monitor.sim import DEFAULT_TOPICS, MSG_TYPES, RigSettings, Scheduler, SimRig
 
 # sim_record's serializer, so the clean streams are the very bytes a recording would hold.
-from gap_monitor.sim_record import DEFAULT_T0_NS, _Serializer, record_sim
+from gap_monitor.sim_record import DEFAULT_T0_NS, SimSerializer, record_sim
 
 TITLE = "detection quality: profile + calibrated k-of-n alarm vs river ADWIN / PageHinkley / KSWIN"
 
@@ -214,7 +214,7 @@ def sim_clean_stream(stream: str, duration_s: float = TRAIN_S + CLEAN_S) -> Seri
     )
     scenario = Scenario(name="clean", seed=SEED)
     rig, scheduler = SimRig(settings, scenario), Scheduler(settings, scenario)
-    serializer = _Serializer()
+    serializer = SimSerializer()
 
     def messages() -> Iterable[tuple[int, bytes]]:
         for tick in scheduler.due(duration_s - 1e-9):

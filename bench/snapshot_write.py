@@ -54,7 +54,17 @@ from bench.report import BenchResult, Row, Table, at_most, format_number, ratio
 from gap_monitor.core.ring_buffer import RingBuffer
 from gap_monitor.core.snapshot import COMPRESSIONS, SnapshotSettings, SnapshotWriter
 from gap_monitor.scenario import Scenario
-from gap_monitor.sim import DEFAULT_TOPICS, FRAME_IDS, RigSettings, SimRig
+from gap_monitor.sim import (
+    DEFAULT_TOPICS,
+    FRAME_IDS,
+    ImageSample,
+    ImuSample,
+    JointSample,
+    RigSettings,
+    SimRig,
+    WrenchSample,
+)
+from gap_monitor.sim_record import SimSerializer
 
 TITLE = "snapshot writing: SnapshotWriter (none/lz4/zstd) vs raw sequential write + fsync of the same bytes"
 NS = 1_000_000_000
@@ -116,73 +126,36 @@ def suite_schedule(rates_hz: Mapping[str, float], start_ns: int, end_ns: int) ->
 
 
 class SuiteSerializer:
-    """Sim samples -> CDR bytes through rosbags' ROS 2 Jazzy typestore."""
+    """The suite's messages as CDR bytes: the sim recorder's serializer (one CDR path for the
+    project), fed arrays instead of sim samples."""
 
     def __init__(self) -> None:
-        from rosbags.typesys import Stores, get_typestore
-
-        self.typestore = get_typestore(Stores.ROS2_JAZZY)
-        types = self.typestore.types
-        self._header = types["std_msgs/msg/Header"]
-        self._time = types["builtin_interfaces/msg/Time"]
-        self._vector3 = types["geometry_msgs/msg/Vector3"]
-        self._quaternion = types["geometry_msgs/msg/Quaternion"]
-        self._wrench = types["geometry_msgs/msg/Wrench"]
-        self._classes = {stream: types[t] for stream, t in MSG_TYPES.items()}
-        self._zero_cov = np.zeros(9)
-        self._no_orientation_cov = np.zeros(9)
-        self._no_orientation_cov[0] = -1.0  # sensor_msgs/Imu: no orientation estimate
-
-    def _head(self, stamp_ns: int, frame_id: str) -> Any:
-        sec, nanosec = divmod(stamp_ns, NS)
-        return self._header(self._time(sec, nanosec), frame_id)
-
-    def _vec(self, v: Any) -> Any:
-        x, y, z = (float(c) for c in v)
-        return self._vector3(x, y, z)
-
-    def _serialize(self, msg: Any, msgtype: str) -> bytes:
-        return bytes(self.typestore.serialize_cdr(msg, msgtype))
+        self._sim = SimSerializer()
+        self.typestore = self._sim.typestore
 
     def image(
         self, pixels: npt.NDArray[Any], encoding: str, stamp_ns: int, frame_id: str = "camera"
     ) -> bytes:
-        pixels = np.ascontiguousarray(pixels)
-        channels = 1 if pixels.ndim == 2 else pixels.shape[2]
-        step = pixels.shape[1] * channels * pixels.itemsize
-        data = pixels.reshape(-1).view(np.uint8)
-        msg = self._classes["camera"](
-            self._head(stamp_ns, frame_id), pixels.shape[0], pixels.shape[1], encoding, 0, step, data
-        )
-        return self._serialize(msg, IMAGE_TYPE)
+        # The frame id follows the stream; depth images are serialized as the "depth" stream.
+        stream = "depth" if encoding in ("16UC1", "32FC1") else "camera"
+        return self._sim.serialize(stream, ImageSample(encoding, np.ascontiguousarray(pixels)), stamp_ns)
 
     def imu(self, accel: Any, gyro: Any, stamp_ns: int) -> bytes:
-        msg = self._classes["imu"](
-            self._head(stamp_ns, FRAME_IDS["imu"]),
-            self._quaternion(0.0, 0.0, 0.0, 1.0),
-            self._no_orientation_cov,
-            self._vec(gyro),
-            self._zero_cov,
-            self._vec(accel),
-            self._zero_cov,
-        )
-        return self._serialize(msg, MSG_TYPES["imu"])
+        sample = ImuSample(np.asarray(accel, dtype=np.float64), np.asarray(gyro, dtype=np.float64))
+        return self._sim.serialize("imu", sample, stamp_ns)
 
     def joints(self, names: Sequence[str], position: Any, velocity: Any, effort: Any, stamp_ns: int) -> bytes:
-        msg = self._classes["joints"](
-            self._head(stamp_ns, FRAME_IDS["joints"]),
-            list(names),
+        sample = JointSample(
+            tuple(names),
             np.asarray(position, dtype=np.float64),
             np.asarray(velocity, dtype=np.float64),
             np.asarray(effort, dtype=np.float64),
         )
-        return self._serialize(msg, MSG_TYPES["joints"])
+        return self._sim.serialize("joints", sample, stamp_ns)
 
     def wrench(self, force: Any, torque: Any, stamp_ns: int) -> bytes:
-        msg = self._classes["wrench"](
-            self._head(stamp_ns, FRAME_IDS["wrench"]), self._wrench(self._vec(force), self._vec(torque))
-        )
-        return self._serialize(msg, MSG_TYPES["wrench"])
+        sample = WrenchSample(np.asarray(force, dtype=np.float64), np.asarray(torque, dtype=np.float64))
+        return self._sim.serialize("wrench", sample, stamp_ns)
 
 
 _SERIALIZER: list[SuiteSerializer] = []

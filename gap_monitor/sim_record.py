@@ -48,7 +48,7 @@ DEFAULT_LATENCY_NS = 1_000_000
 REFERENCE_WIDTH = 640
 
 
-class _Serializer:
+class SimSerializer:
     """Sim samples -> CDR bytes through rosbags' ROS 2 Jazzy typestore."""
 
     def __init__(self) -> None:
@@ -157,7 +157,7 @@ def record_sim(
         t0_ns = DEFAULT_T0_NS + round(start_s * NS)
     rig = SimRig(settings, shifted(scenario, start_s))
     scheduler = Scheduler(settings, scenario)
-    serializer = _Serializer()
+    serializer = SimSerializer()
     writer = Writer(out, version=8, storage_plugin=StoragePlugin.MCAP)
     try:
         _write(writer, rig, scheduler, serializer, topics, duration_s, start_s, t0_ns, latency_ns)
@@ -171,7 +171,7 @@ def _write(
     writer: Any,
     rig: SimRig,
     scheduler: Scheduler,
-    serializer: _Serializer,
+    serializer: SimSerializer,
     topics: Mapping[str, str],
     duration_s: float,
     start_s: float,
