@@ -17,7 +17,7 @@ MS = 1_000_000
 
 
 def test_median_seconds_runs_warmup_then_repeats_with_increasing_index():
-    calls = []
+    calls: list[int] = []
     result = median_seconds(calls.append, repeats=5, warmup=2)
     assert calls == [0, 1, 0, 1, 2, 3, 4]
     assert result >= 0.0

@@ -72,7 +72,7 @@ def _is_type(value: Any, name: str) -> bool:
     }[name]
 
 
-def validate(instance: Any, schema: dict, root: dict, path: str = "$") -> list[str]:
+def validate(instance: Any, schema: dict[str, Any], root: dict[str, Any], path: str = "$") -> list[str]:
     errors: list[str] = []
     if "$ref" in schema:
         name = schema["$ref"].removeprefix("#/$defs/")
@@ -130,7 +130,7 @@ def _keywords(schema: Any, found: set[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def schema() -> dict:
+def schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
 
 
@@ -346,6 +346,7 @@ def _split_euroc(source: Path, out: Path, gain: float) -> dict[str, Path]:
             elif conn.msgtype == "sensor_msgs/msg/CompressedImage":
                 msg = STORE.deserialize_cdr(raw, conn.msgtype)
                 image = cv2.imdecode(msg.data, cv2.IMREAD_UNCHANGED)
+                assert image is not None
                 ok, png = cv2.imencode(".png", (image.astype(np.float32) * gain).astype(np.uint8))
                 assert ok
                 msg.data = png.reshape(-1)
