@@ -20,7 +20,7 @@ from gap_monitor.core.config import ConfigError
 from gap_monitor.ros import runtime
 from gap_monitor.ros.convert import message_class, sample_to_message
 from gap_monitor.scenario import resolve_scenario
-from gap_monitor.sim import DEFAULT_TOPICS, FRAME_IDS, MSG_TYPES, RigSettings, Scheduler, SimRig
+from gap_monitor.sim import DEFAULT_TOPICS, FRAME_IDS, MSG_TYPES, RigSettings, Scheduler, SimRig, Tick
 
 NS = 1_000_000_000
 # What typical drivers offer: images and joint states reliable, IMU and F/T as best-effort sensor data.
@@ -49,6 +49,11 @@ class SimNode(Node):
     def run(self, duration_s: float | None, stop: runtime.StopFlag) -> None:
         """Publish every scheduled message until `duration_s` (None: forever) or a stop signal."""
         scheduler = Scheduler(self.rig.settings, self.rig.scenario)
+        # First renders and publishes are slow (allocations, DDS matching); do them before the
+        # clock starts so the rig does not begin by dropping late messages.
+        for stream in self.topics:
+            sample = self.rig.render(Tick(stream, 0, 0.0))
+            sample_to_message(sample, 0, FRAME_IDS[stream])
         wall0 = time.time_ns()
         mono0 = time.monotonic()
         while not stop.is_set():
