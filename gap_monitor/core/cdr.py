@@ -55,6 +55,7 @@ __all__ = [
     "decode_twist",
     "decode_twist_stamped",
     "decode_wrench_stamped",
+    "header_fields",
     "header_frame_id",
     "header_stamp_ns",
     "is_little_endian",
@@ -78,6 +79,10 @@ _BE = {
     "i32": struct.Struct(">i"),
     "stamp": struct.Struct(">iI"),
 }
+# A header's stamp and frame_id length, which always start at the body's first byte.
+_HEAD_LE = struct.Struct("<iII").unpack_from
+_HEAD_BE = struct.Struct(">iII").unpack_from
+_HEAD_END = _BODY + 12
 
 
 class CdrError(ValueError):
@@ -117,8 +122,39 @@ def header_stamp_ns(data: Buffer) -> int | None:
     return int(sec) * _NS_PER_S + int(nanosec)
 
 
+def header_fields(data: Buffer) -> tuple[int, str, int] | None:
+    """(stamp_ns, frame_id, offset just past the header) of a message whose first field is a
+    std_msgs/Header, or None when the bytes do not hold a well-formed header.
+
+    The cheap path for every received message: it raises nothing, so a caller that gets None
+    asks `header_stamp_ns` / `header_frame_id` what is wrong.
+    """
+    if len(data) < _HEAD_END or data[0] != 0:
+        return None
+    kind = data[1]
+    if kind == 1:
+        sec, nanosec, length = _HEAD_LE(data, _BODY)
+    elif kind == 0:
+        sec, nanosec, length = _HEAD_BE(data, _BODY)
+    else:
+        return None
+    if length == 0:  # some writers send an empty string without its terminator
+        return sec * _NS_PER_S + nanosec, "", _HEAD_END
+    end = _HEAD_END + length
+    if end > len(data) or data[end - 1] != 0:
+        return None
+    try:
+        frame_id = str(data[_HEAD_END : end - 1], "utf-8")
+    except UnicodeDecodeError:
+        return None
+    return sec * _NS_PER_S + nanosec, frame_id, end
+
+
 def header_frame_id(data: Buffer) -> str:
     """The std_msgs/Header frame_id of a message whose first field is a header."""
+    fields = header_fields(data)
+    if fields is not None:
+        return fields[1]
     reader = _Reader(data, "std_msgs/msg/Header")
     try:
         return reader.header().frame_id
@@ -389,7 +425,12 @@ class _Reader:
 
     def count(self, what: str, item_size: int) -> int:
         """A sequence length, checked against the bytes left so huge garbage fails fast."""
-        n = self.u32(f"length of {what}")
+        # u32() inlined: its label would be formatted for every sequence read.
+        self.pos = pos = _BODY + ((self.pos - _BODY + 3) & -4)
+        if pos + 4 > self.end:
+            raise self.fail(f"length of {what}", 4)
+        (n,) = self.structs["u32"].unpack_from(self.buf, pos)
+        self.pos = pos + 4
         if n * item_size > self.end - self.pos:
             raise CdrError(
                 f"{self.msgtype}: {what} claims {n} element(s) of {item_size} byte(s) at offset "
@@ -411,8 +452,43 @@ class _Reader:
             raise CdrError(f"{self.msgtype}: {what} at offset {start} is not UTF-8: {exc}") from None
 
     def string_seq(self, what: str) -> tuple[str, ...]:
+        fast = self._plain_strings()
+        if fast is not None:
+            return fast
         n = self.count(what, 4)  # every element holds at least its 4-byte length
         return tuple(self.string(f"{what}[{i}]") for i in range(n))
+
+    def _plain_strings(self) -> tuple[str, ...] | None:
+        """A string sequence read without per-element bookkeeping; None (cursor unmoved) at the
+        first anomaly, for `string_seq` to re-read and report it."""
+        buf, end = self.buf, self.end
+        unpack = self.structs["u32"].unpack_from
+        pos = _BODY + ((self.pos - _BODY + 3) & -4)
+        if pos + 4 > end:
+            return None
+        (n,) = unpack(buf, pos)
+        pos += 4
+        if n * 4 > end - pos:
+            return None
+        out = []
+        for _ in range(n):
+            pos = _BODY + ((pos - _BODY + 3) & -4)
+            if pos + 4 > end:
+                return None
+            (length,) = unpack(buf, pos)
+            pos += 4
+            if length == 0:
+                out.append("")
+                continue
+            if length > end - pos or buf[pos + length - 1] != 0:
+                return None
+            try:
+                out.append(str(buf[pos : pos + length - 1], "utf-8"))
+            except UnicodeDecodeError:
+                return None
+            pos += length
+        self.pos = pos
+        return tuple(out)
 
     def f64_array(self, n: int, what: str) -> NDArray[np.float64]:
         if n:
@@ -441,6 +517,10 @@ class _Reader:
         return int(sec) * _NS_PER_S + int(nanosec)
 
     def header(self) -> Header:
+        fields = header_fields(self.buf) if self.pos == _BODY else None
+        if fields is not None:
+            self.pos = fields[2]
+            return Header(fields[0], fields[1])
         self.need(8, "header.stamp")
         sec, nanosec = self.structs["stamp"].unpack_from(self.buf, self.pos)
         self.pos += 8
@@ -474,7 +554,10 @@ def _parse_compressed_image(r: _Reader) -> CompressedImageMsg:
 def _parse_imu(r: _Reader) -> ImuMsg:
     header = r.header()
     # Quaternion, 9 covariances, Vector3, 9, Vector3, 9: 37 float64 with no gaps between them.
-    v = r.f64_array(37, "orientation..linear_acceleration_covariance")
+    return _imu_msg(header, r.f64_array(37, "orientation..linear_acceleration_covariance"))
+
+
+def _imu_msg(header: Header, v: NDArray[np.float64]) -> ImuMsg:
     return ImuMsg(
         header,
         orientation=v[0:4],
@@ -562,6 +645,24 @@ def _parse_twist_stamped(r: _Reader) -> TwistStampedMsg:
     return TwistStampedMsg(header, linear=v[0:3], angular=v[3:6])
 
 
+_F64 = {0: np.dtype(">f8"), 1: np.dtype("<f8")}
+
+
+def _header_and_f64s(data: Buffer, count: int) -> tuple[Header, NDArray[np.float64]] | None:
+    """A header followed by `count` float64 and nothing else (Imu, WrenchStamped), read without
+    a cursor; None for anything irregular, which the full decoder then reads and reports."""
+    fields = header_fields(data)
+    if fields is None:
+        return None
+    stamp_ns, frame_id, pos = fields
+    pos = _BODY + ((pos - _BODY + 7) & -8)
+    extra = len(data) - pos - 8 * count
+    if extra < 0 or extra > _MAX_TRAILING:
+        return None
+    values = np.frombuffer(data, dtype=_F64[data[1]], count=count, offset=pos)
+    return Header(stamp_ns, frame_id), values
+
+
 def _run(msgtype: str, data: Buffer, parse: Callable[[_Reader], CdrMessage]) -> CdrMessage:
     reader = _Reader(data, msgtype)
     try:
@@ -591,6 +692,9 @@ def decode_compressed_image(data: Buffer) -> CompressedImageMsg:
 
 def decode_imu(data: Buffer) -> ImuMsg:
     """Decode sensor_msgs/msg/Imu."""
+    fast = _header_and_f64s(data, 37)
+    if fast is not None:
+        return _imu_msg(*fast)
     msg = _run("sensor_msgs/msg/Imu", data, _parse_imu)
     assert isinstance(msg, ImuMsg)
     return msg
@@ -605,6 +709,10 @@ def decode_joint_state(data: Buffer) -> JointStateMsg:
 
 def decode_wrench_stamped(data: Buffer) -> WrenchStampedMsg:
     """Decode geometry_msgs/msg/WrenchStamped."""
+    fast = _header_and_f64s(data, 6)
+    if fast is not None:
+        header, v = fast
+        return WrenchStampedMsg(header, force=v[0:3], torque=v[3:6])
     msg = _run("geometry_msgs/msg/WrenchStamped", data, _parse_wrench_stamped)
     assert isinstance(msg, WrenchStampedMsg)
     return msg

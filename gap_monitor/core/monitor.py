@@ -228,37 +228,43 @@ class Monitor:
     def on_message(self, topic: str, receipt_ns: int, data: bytes, steady_ns: int | None = None) -> None:
         """One raw (CDR) message of a monitored topic, or of a capture-only topic."""
         health = self.health.get(topic)
-        if self.ring is not None:
-            self.ring.push(topic, receipt_ns, data)
-        if self.triggers is not None:
-            self._pending += self.triggers.on_message(topic, receipt_ns, data)
+        ring = self.ring
+        if ring is not None:
+            ring.push(topic, receipt_ns, data)
+        triggers = self.triggers
+        if triggers is not None:
+            self._pending += triggers.on_message(topic, receipt_ns, data)
         if health is None:
             return
         health.observe(receipt_ns, len(data))
-        if topic not in self._timing_from_ns:
-            self._timing_from_ns[topic] = receipt_ns + TIMING_WARMUP_NS
+        timing_from = self._timing_from_ns
+        if topic not in timing_from:
+            timing_from[topic] = receipt_ns + TIMING_WARMUP_NS
         conditions = self.conditions.get(topic)
-        if (
-            self.timing is None
-            and topic not in self._skew_topics
-            and conditions is None
-            and self.motion is None
-        ):
+        timing = self.timing
+        motion = self.motion
+        skewed = topic in self._skew_topics
+        if timing is None and not skewed and conditions is None and motion is None:
             return
-        try:
-            stamp = cdr.header_stamp_ns(data)
-            frame_id = cdr.header_frame_id(data) if self.timing is not None else ""
-        except cdr.CdrError as exc:
-            self._malformed(topic, str(exc))
-            return
-        if stamp is None:
-            self._malformed(topic, f"{len(data)} bytes: too short for a header")
-            return
-        if self.timing is not None:
-            self.timing.observe(topic, stamp, receipt_ns, frame_id, steady_ns)
-        if topic in self._skew_topics:
+        fields = cdr.header_fields(data)  # one cheap parse; on None the slow calls say what is wrong
+        if fields is not None:
+            stamp, frame_id = fields[0], fields[1]
+        else:
+            try:
+                found = cdr.header_stamp_ns(data)
+                frame_id = cdr.header_frame_id(data) if timing is not None else ""
+            except cdr.CdrError as exc:
+                self._malformed(topic, str(exc))
+                return
+            if found is None:
+                self._malformed(topic, f"{len(data)} bytes: too short for a header")
+                return
+            stamp = found
+        if timing is not None:
+            timing.observe(topic, stamp, receipt_ns, frame_id, steady_ns)
+        if skewed:
             self.skew.observe(topic, stamp)
-        if self.motion is not None:
+        if motion is not None:
             self._feed_motion(topic, stamp, data)
         if conditions is not None:
             # Drivers that leave the header stamp unset still get features, timed by receipt
@@ -358,8 +364,8 @@ class Monitor:
         mo = self.config.motion_offset
         try:
             if topic == mo.imu:
-                w = cdr.decode_imu(data).angular_velocity
-                self.motion.add_gyro(stamp_ns, float(w[0]), float(w[1]), float(w[2]))
+                x, y, z = cdr.decode_imu(data).angular_velocity.tolist()
+                self.motion.add_gyro(stamp_ns, x, y, z)
             elif topic == mo.camera:
                 frame = _grey_frame(self.streams[topic].msgtype, data)
                 if frame is not None:

@@ -35,6 +35,7 @@ folder and stops capture with a diagnostic (see `status()`); nothing is raised t
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib.util
 import json
@@ -50,6 +51,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -88,6 +90,12 @@ _TMP_RE = re.compile(r"^\d{8}T\d{6}Z_[a-z0-9_]+\.tmp-[A-Za-z0-9_]+$")
 _HOUR_NS = 3600 * 10**9
 _CLOCK_JUMP_NS = 10**9
 _CHUNK_BYTES = 4 * 1024 * 1024
+_SYNC_BYTES = 64 * 1024 * 1024  # fsync while streaming, so the final fsync stays small
+# Messages are streamed only once they are this much older than the poll that collected them:
+# callbacks stamp before they push, so a late push of an earlier stamp stays in order. Anything
+# that still arrives out of order makes the writer rewrite the file sorted at the end.
+_HOLDBACK_NS = 200 * 1_000_000
+_OVERHEAD_BYTES = 64 * 1024
 _WRITE_BUFFER_BYTES = 1024 * 1024
 _COMPRESSION_MODULE = {"lz4": "lz4.frame", "zstd": "zstandard"}
 _COMPRESSION_TYPE = {
@@ -211,20 +219,47 @@ class _Collecting:
     start_ns: int
     end_ns: int
     after_seq: int
-    messages: list[BufferedMessage]
     triggers: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Commands for the writer thread, in order: one _Start, any _Batch, one _Finish per snapshot.
+
+
+@dataclass
+class _Start:
+    name: str
+    path: Path
+    start_ns: int
+    end_ns: int  # planned; extensions only move it later, a truncation is checked at the end
+    messages: list[BufferedMessage]  # pre-window (push order per topic) and latched, clamped
+    latched: list[BufferedMessage]  # the clamped latched messages among `messages`
+    estimate: int  # bytes of the whole snapshot, for the quotas
+    topics: dict[str, TopicInfo]
+    safe_ns: int  # messages up to this log time can be written now (see _HOLDBACK_NS)
+
+
+@dataclass
+class _Batch:
+    name: str
+    messages: list[BufferedMessage]
+    safe_ns: int
 
 
 @dataclass
 class _Job:
+    """The finished snapshot: what `_write_snapshot_files` completes."""
+
     name: str
     path: Path
     start_ns: int
     end_ns: int
     truncated: bool
-    messages: list[BufferedMessage]
+    latched: list[BufferedMessage]
     topics: dict[str, TopicInfo]
     triggers: list[dict[str, Any]]
+
+
+_Command = _Start | _Batch | _Job
 
 
 class _RefusedError(Exception):
@@ -287,7 +322,7 @@ class SnapshotWriter:
         self._stopped_reason: str | None = None
         self._on_disk: list[tuple[str, int]] = self._scan()  # oldest first
 
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._jobs: queue.Queue[_Command | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="gap_monitor-snapshot-writer", daemon=True)
         self._thread.start()
 
@@ -330,17 +365,31 @@ class SnapshotWriter:
 
             name = self._unique_name(now, event.get("kind", "trigger"))
             start = now - _ns(s.pre_s)
+            end = now + _ns(s.post_s)
             # Unsorted: sorting happens on the writer thread, off the caller's path.
             messages, seq = self._buffer.collect(start, now, include_latched=False, ordered=False)
+            latched = self._clamped_latched(start, end)
             self._collecting = _Collecting(
                 name=name,
                 path=self._dir / name,
                 first_ns=now,
                 start_ns=start,
-                end_ns=now + _ns(s.post_s),
+                end_ns=end,
                 after_seq=seq,
-                messages=messages,
                 triggers=[record],
+            )
+            self._jobs.put(
+                _Start(
+                    name=name,
+                    path=self._dir / name,
+                    start_ns=start,
+                    end_ns=end,
+                    messages=latched + messages,
+                    latched=latched,
+                    estimate=self._estimate(messages, latched, now),
+                    topics=self._buffer.topics(),
+                    safe_ns=now - _HOLDBACK_NS,
+                )
             )
             self._reserved.add(name)
             self._starts.append(now)
@@ -432,7 +481,8 @@ class SnapshotWriter:
             include_latched=False,
             ordered=False,
         )
-        current.messages.extend(new)
+        if new:
+            self._jobs.put(_Batch(current.name, new, min(now - _HOLDBACK_NS, current.end_ns)))
         if now >= current.end_ns:
             self._finalise(truncated=False)
 
@@ -442,22 +492,37 @@ class SnapshotWriter:
         self._collecting = None
         self._last_end_ns = current.end_ns
         start, end = current.start_ns, current.end_ns
-        latched = self._buffer.latched_messages()
-        # Latched messages may be hours old; stamping them at the window start keeps the bag's
-        # duration to the window (and plays them first). publish_time keeps the original time.
-        clamped = [m._replace(log_time_ns=min(max(m.log_time_ns, start), end)) for m in latched]
         job = _Job(
             name=current.name,
             path=current.path,
             start_ns=start,
             end_ns=end,
             truncated=truncated,
-            messages=clamped + current.messages,  # filtered and sorted on the writer thread
+            latched=self._clamped_latched(start, end),
             topics=self._buffer.topics(),
-            triggers=current.triggers,
+            triggers=list(current.triggers),
         )
         self._queued += 1
         self._jobs.put(job)
+
+    def _clamped_latched(self, start: int, end: int) -> list[BufferedMessage]:
+        # Latched messages may be hours old; stamping them at the window start keeps the bag's
+        # duration to the window (and plays them first). publish_time keeps the original time.
+        latched = self._buffer.latched_messages()
+        return [m._replace(log_time_ns=min(max(m.log_time_ns, start), end)) for m in latched]
+
+    def _estimate(self, pre: list[BufferedMessage], latched: list[BufferedMessage], now: int) -> int:
+        """Bytes of the snapshot: the pre-window scaled to pre + post (the last second when
+        pre_s is 0), plus MCAP record and index bytes (~50 per message), schemas, metadata.yaml
+        and trigger.json: an upper bound for 'none' if the rate holds, loose for lz4."""
+        s = self._settings
+        if s.pre_s > 0:
+            sample, seconds = pre, s.pre_s
+        else:
+            last_second = self._buffer.collect(now - 10**9, now, include_latched=False, ordered=False)
+            sample, seconds = last_second[0], 1.0
+        window = sum(len(m.data) + 64 for m in sample) * (s.pre_s + s.post_s) / seconds
+        return math.ceil(window) + sum(len(m.data) + 64 for m in latched) + _OVERHEAD_BYTES
 
     def _unique_name(self, now_ns: int, kind: object) -> str:
         stamp = datetime.fromtimestamp(now_ns // 10**9, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -484,70 +549,94 @@ class SnapshotWriter:
     # -- writer thread ----------------------------------------------------------------------------
 
     def _run(self) -> None:
+        stream: _Stream | None = None
         while True:
-            job = self._jobs.get()
-            if job is None:
+            command = self._jobs.get()
+            if command is None:
                 return
-            try:
-                self._write(job)
-            except Exception as err:  # keep the thread alive for the next snapshot
-                with self._lock:
-                    self._last_error = f"snapshot {job.name} failed: {type(err).__name__}: {err}"
-            finally:
-                with self._idle:
-                    self._queued -= 1
-                    self._reserved.discard(job.name)
-                    self._idle.notify_all()
+            if isinstance(command, _Start):
+                stream = self._guarded(None, command.name, partial(self._begin, command))
+            elif isinstance(command, _Batch):
+                if stream is not None and stream.name == command.name:
+                    step = partial(stream.append, command.messages, command.safe_ns)
+                    stream = self._guarded(stream, stream.name, step)
+            else:
+                try:
+                    if stream is not None and stream.name == command.name:
+                        self._complete(stream, command)
+                finally:
+                    stream = None
+                    with self._idle:
+                        self._queued -= 1
+                        self._reserved.discard(command.name)
+                        self._idle.notify_all()
 
-    def _write(self, job: _Job) -> None:
-        job.messages = sorted(
-            (m for m in job.messages if job.start_ns <= m.log_time_ns <= job.end_ns),
-            key=lambda m: (m.log_time_ns, m.seq),
-        )
-        # Uncompressed payload plus MCAP record and index bytes (~50 per message) and the
-        # schemas, metadata.yaml and trigger.json: an upper bound for 'none', loose for lz4.
-        estimate = sum(len(m.data) + 64 for m in job.messages) + 64 * 1024
+    def _guarded(
+        self, stream: _Stream | None, name: str, step: Callable[[], _Stream | None]
+    ) -> _Stream | None:
+        """Run one writing step; on failure remove the temporary folder and drop the snapshot
+        (its later batches are ignored). A full disk or any OSError stops capture."""
         try:
-            self._make_room(estimate)
+            result = step()
+            return stream if result is None else result
+        except OSError as err:
+            if stream is not None:
+                stream.discard()
+            self._stop(name, err)
+        except Exception as err:  # a bug must not kill the writer thread or leave a temp folder
+            if stream is not None:
+                stream.discard()
+            with self._lock:
+                self._last_error = f"snapshot {name} failed: {type(err).__name__}: {err}"
+        return None
+
+    def _begin(self, start: _Start) -> _Stream | None:
+        try:
+            self._make_room(start.estimate)
         except _RefusedError as refused:
             with self._lock:
-                self._last_error = f"snapshot {job.name} not written: {refused.reason}"
+                self._last_error = f"snapshot {start.name} not written: {refused.reason}"
                 if refused.stop:
                     self._stopped_reason = refused.reason
-            return
-        except OSError as err:
-            self._stop(job.name, err)
-            return
-        definitions, problems = _definitions({_type_name(t.msgtype) for t in job.topics.values()})
+            return None
+        definitions, problems = _definitions({_type_name(t.msgtype) for t in start.topics.values()})
         if problems:
             with self._lock:
-                self._last_error = f"snapshot {job.name}: schema left empty: {'; '.join(problems)}"
-        tmp: Path | None = None
+                self._last_error = f"snapshot {start.name}: schema left empty: {'; '.join(problems)}"
+        folder = Path(tempfile.mkdtemp(prefix=start.name + TMP_MARK, dir=self._dir))
+        stream = _Stream(start, folder, self._settings, definitions, self._buffer.topics)
         try:
-            tmp = Path(tempfile.mkdtemp(prefix=job.name + TMP_MARK, dir=self._dir))
-            size = _write_snapshot_files(tmp, job, self._settings, definitions)
+            stream.open()
+            stream.append(start.messages, start.safe_ns)
+        except BaseException:
+            stream.discard()
+            raise
+        return stream
+
+    def _complete(self, stream: _Stream, job: _Job) -> None:
+        def finish() -> None:
+            size = _write_snapshot_files(stream.folder, stream, job, self._settings)
             final = _free_path(job.path)  # someone else may have made the planned folder
-            tmp.rename(final)
-            tmp = None
+            stream.folder.rename(final)
+            stream.renamed = True
             _fsync_dir(self._dir)
-        except OSError as err:
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
-            self._stop(job.name, err)
-            return
-        except Exception as err:  # a bug must not kill the writer thread or leave a temp folder
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
             with self._lock:
-                self._last_error = f"snapshot {job.name} failed: {type(err).__name__}: {err}"
-            return
-        with self._lock:
-            if all(n != final.name for n, _ in self._on_disk):  # resume() may have rescanned
-                self._on_disk.append((final.name, size))
-                self._on_disk.sort()
-            self._written += 1
-            self._last_path = final
-        self._after_write(final.name)
+                if all(n != final.name for n, _ in self._on_disk):  # resume() may have rescanned
+                    self._on_disk.append((final.name, size))
+                    self._on_disk.sort()
+                self._written += 1
+                self._last_path = final
+            self._after_write(final.name)
+
+        def step() -> None:
+            try:
+                finish()
+            except BaseException:
+                if not stream.renamed:
+                    stream.discard()
+                raise
+
+        self._guarded(None, job.name, step)
 
     def _make_room(self, estimate: int) -> None:
         """Delete the oldest snapshots (or refuse) so one of `estimate` bytes fits the quotas."""
@@ -642,31 +731,206 @@ def _open_output(path: Path) -> IO[bytes]:
     return path.open("xb", buffering=_WRITE_BUFFER_BYTES)
 
 
-def _write_snapshot_files(
-    folder: Path, job: _Job, settings: SnapshotSettings, definitions: Mapping[str, str]
-) -> int:
-    """Write the MCAP, metadata.yaml and trigger.json into `folder`, fsynced; return bytes.
+def _order(m: BufferedMessage) -> tuple[int, int]:
+    return (m.log_time_ns, m.seq)
 
-    `definitions` maps each normalized type to its concatenated ros2msg text ("" if unknown)."""
-    mcap_name = f"{job.name}_0.mcap"
+
+class _McapFile:
+    """One MCAP being written: header, schemas and channels first, then messages as they come."""
+
+    def __init__(
+        self,
+        path: Path,
+        settings: SnapshotSettings,
+        definitions: dict[str, str],
+        lookup_topics: Callable[[], dict[str, TopicInfo]],
+    ) -> None:
+        self.path = path
+        self._definitions = definitions
+        self._lookup_topics = lookup_topics
+        self._file = _open_output(path)
+        self._writer = Writer(
+            self._file, chunk_size=_CHUNK_BYTES, compression=_COMPRESSION_TYPE[settings.compression]
+        )
+        self._schema_ids: dict[str, int] = {}
+        self._channel_ids: dict[str, int] = {}
+        self.counts: dict[str, int] = {}
+        self.first_ns: int | None = None
+        self.last_ns: int | None = None
+        self.message_count = 0
+        self._unsynced = 0
+
+    def start(self, topics: Mapping[str, TopicInfo]) -> None:
+        self._writer.start(profile="ros2", library=f"gap_monitor/{__version__}")
+        self.register(topics)
+
+    def register(self, topics: Mapping[str, TopicInfo]) -> None:
+        """Schemas (sorted) and channels for topics not registered yet."""
+        new = {name: info for name, info in topics.items() if name not in self._channel_ids}
+        types = {name: _type_name(info.msgtype) for name, info in new.items()}
+        missing = set(types.values()) - set(self._definitions)
+        if missing:  # a topic added after the trigger
+            self._definitions.update(_definitions(missing)[0])
+        for msgtype in sorted(set(types.values()) - set(self._schema_ids)):
+            self._schema_ids[msgtype] = self._writer.register_schema(
+                name=msgtype, encoding="ros2msg", data=self._definitions.get(msgtype, "").encode()
+            )
+        for name, info in new.items():
+            self._channel_ids[name] = self._writer.register_channel(
+                topic=name,
+                message_encoding="cdr",
+                schema_id=self._schema_ids[types[name]],
+                metadata={
+                    "offered_qos_profiles": info.offered_qos_profiles,
+                    "topic_type_hash": _safe_hash(types[name]),
+                },
+            )
+            self.counts[name] = 0
+
+    def add(self, messages: list[BufferedMessage]) -> None:
+        """Append `messages`, already in log-time order and not before the last one added."""
+        for m in messages:
+            if m.topic not in self._channel_ids:
+                self.register({m.topic: self._lookup_topics()[m.topic]})
+            self.counts[m.topic] += 1
+            self._writer.add_message(
+                channel_id=self._channel_ids[m.topic],
+                log_time=m.log_time_ns,
+                data=m.data,
+                publish_time=m.publish_time_ns,
+                sequence=self.counts[m.topic],
+            )
+            self._unsynced += len(m.data)
+        if messages:
+            if self.first_ns is None:
+                self.first_ns = messages[0].log_time_ns
+            self.last_ns = messages[-1].log_time_ns
+            self.message_count += len(messages)
+        if self._unsynced >= _SYNC_BYTES:
+            self.sync()
+
+    def sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._unsynced = 0
+
+    def finish(self, records: list[tuple[str, dict[str, str]]]) -> None:
+        for name, record in records:
+            self._writer.add_metadata(name, record)
+        self._writer.finish()
+        self.sync()
+        self._file.close()
+
+    def close(self) -> None:
+        # Its buffer may fail to flush (disk full): the file is being discarded anyway.
+        with contextlib.suppress(OSError):
+            self._file.close()
+
+
+class _Stream:
+    """Writer-thread state of one snapshot: its temporary folder and MCAP, the messages written
+    (in order, up to `written_ns`) and those held back until they are safe to write."""
+
+    def __init__(
+        self,
+        start: _Start,
+        folder: Path,
+        settings: SnapshotSettings,
+        definitions: dict[str, str],
+        lookup_topics: Callable[[], dict[str, TopicInfo]],
+    ) -> None:
+        self.name = start.name
+        self.folder = folder
+        self.renamed = False
+        self._start = start
+        self._settings = settings
+        self._definitions = definitions
+        self._lookup_topics = lookup_topics
+        self._mcap_path = folder / f"{start.name}_0.mcap"
+        self._mcap: _McapFile | None = None
+        self._held: list[BufferedMessage] = []  # unordered, not written yet
+        self._all: list[BufferedMessage] = []  # every non-latched message, for a rewrite
+        self._written_ns: int | None = None
+        self._disordered = False
+
+    def open(self) -> _McapFile:
+        self._mcap = _McapFile(self._mcap_path, self._settings, self._definitions, self._lookup_topics)
+        self._mcap.start(self._start.topics)
+        return self._mcap
+
+    def append(self, messages: list[BufferedMessage], safe_ns: int) -> None:
+        """Hold `messages` and write, in order, those not later than `safe_ns`."""
+        start = self._start.start_ns
+        fresh = [m for m in messages if m.latched or m.log_time_ns >= start]
+        self._all.extend(m for m in fresh if not m.latched)
+        written = self._written_ns
+        if written is not None and any(m.log_time_ns < written for m in fresh):
+            self._disordered = True  # streaming stops; the file is rewritten sorted at the end
+        self._held.extend(fresh)
+        if self._disordered:
+            return
+        ready = [m for m in self._held if m.log_time_ns <= safe_ns]
+        if not ready:
+            return
+        self._held = [m for m in self._held if m.log_time_ns > safe_ns]
+        # The per-topic runs are each in push order: sort() merges such runs in near-linear time.
+        ready.sort(key=_order)
+        assert self._mcap is not None
+        self._mcap.add(ready)
+        self._written_ns = ready[-1].log_time_ns
+
+    def complete(self, job: _Job) -> _McapFile:
+        """Write what is held (within the final window) and return the MCAP to finish; the file
+        is rewritten sorted when the streamed part cannot be kept (messages arrived out of
+        order, the window was cut short, or the latched messages changed)."""
+        end = job.end_ns
+        same_latched = [(m.seq, m.log_time_ns) for m in job.latched] == [
+            (m.seq, m.log_time_ns) for m in self._start.latched
+        ]
+        mcap = self._mcap
+        assert mcap is not None
+        if self._disordered or not same_latched or (self._written_ns is not None and self._written_ns > end):
+            mcap.close()
+            self._mcap_path.unlink()
+            messages = job.latched + self._all
+            mcap = self.open()
+        else:
+            messages = self._held
+        self._held = []
+        rest = [m for m in messages if job.start_ns <= m.log_time_ns <= end]
+        rest.sort(key=_order)
+        mcap.add(rest)
+        mcap.register(job.topics)  # topics added since the start, even without messages
+        return mcap
+
+    def discard(self) -> None:
+        if self._mcap is not None:
+            self._mcap.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _write_snapshot_files(folder: Path, stream: _Stream, job: _Job, settings: SnapshotSettings) -> int:
+    """Finish the streamed MCAP, write metadata.yaml and trigger.json into `folder`, fsynced;
+    return the folder's bytes."""
+    mcap = stream.complete(job)
+    mcap_name = mcap.path.name
     topics = job.topics
     types = {name: _type_name(info.msgtype) for name, info in topics.items()}
     hashes = {t: _safe_hash(t) for t in set(types.values())}
-    counts = dict.fromkeys(topics, 0)
-    for m in job.messages:
-        counts[m.topic] = counts.get(m.topic, 0) + 1
-    if job.messages:
-        first = job.messages[0].log_time_ns
-        duration = job.messages[-1].log_time_ns - first
+    counts = {name: mcap.counts.get(name, 0) for name in topics}
+    if mcap.first_ns is not None and mcap.last_ns is not None:
+        first = mcap.first_ns
+        duration = mcap.last_ns - first
     else:
         first, duration = job.start_ns, 0
+    message_count = mcap.message_count
 
     bag_info: dict[str, Any] = {
         "version": METADATA_VERSION,
         "storage_identifier": "mcap",
         "duration": {"nanoseconds": duration},
         "starting_time": {"nanoseconds_since_epoch": first},
-        "message_count": len(job.messages),
+        "message_count": message_count,
         "topics_with_message_count": [
             {
                 "topic_metadata": {
@@ -688,7 +952,7 @@ def _write_snapshot_files(
                 "path": mcap_name,
                 "starting_time": {"nanoseconds_since_epoch": first},
                 "duration": {"nanoseconds": duration},
-                "message_count": len(job.messages),
+                "message_count": message_count,
             }
         ],
         "custom_data": {
@@ -704,55 +968,26 @@ def _write_snapshot_files(
         "pre_s": settings.pre_s,
         "post_s": settings.post_s,
         "truncated": job.truncated,
-        "message_count": len(job.messages),
+        "message_count": message_count,
         "triggers": job.triggers,
     }
 
-    with _open_output(folder / mcap_name) as stream:
-        writer = Writer(stream, chunk_size=_CHUNK_BYTES, compression=_COMPRESSION_TYPE[settings.compression])
-        writer.start(profile="ros2", library=f"gap_monitor/{__version__}")
-        schema_ids: dict[str, int] = {}
-        for msgtype in sorted(set(types.values())):
-            schema_ids[msgtype] = writer.register_schema(
-                name=msgtype, encoding="ros2msg", data=definitions.get(msgtype, "").encode()
-            )
-        channel_ids = {
-            name: writer.register_channel(
-                topic=name,
-                message_encoding="cdr",
-                schema_id=schema_ids[types[name]],
-                metadata={
-                    "offered_qos_profiles": info.offered_qos_profiles,
-                    "topic_type_hash": hashes[types[name]],
-                },
-            )
-            for name, info in topics.items()
-        }
-        sequence = dict.fromkeys(topics, 0)
-        for m in job.messages:
-            sequence[m.topic] += 1
-            writer.add_message(
-                channel_id=channel_ids[m.topic],
-                log_time=m.log_time_ns,
-                data=m.data,
-                publish_time=m.publish_time_ns,
-                sequence=sequence[m.topic],
-            )
-        for index, trig in enumerate(job.triggers):
-            record = {str(k): _as_text(v) for k, v in trig["event"].items()}
-            record["snapshot.trigger_ns"] = str(trig["trigger_ns"])
-            record["snapshot.trigger_index"] = str(index)
-            writer.add_metadata(TRIGGER_RECORD, record)
-        writer.add_metadata(
+    records = []
+    for index, trig in enumerate(job.triggers):
+        record = {str(k): _as_text(v) for k, v in trig["event"].items()}
+        record["snapshot.trigger_ns"] = str(trig["trigger_ns"])
+        record["snapshot.trigger_index"] = str(index)
+        records.append((TRIGGER_RECORD, record))
+    records.append(
+        (
             SNAPSHOT_RECORD,
             {k: _as_text(v) for k, v in summary.items() if k != "triggers"}
             | {"trigger_count": str(len(job.triggers))},
         )
-        # rosbag2's MCAP plugin reads this when a single .mcap is opened without the folder.
-        writer.add_metadata("rosbag2", {"serialized_metadata": yaml.safe_dump(bag_info, sort_keys=False)})
-        writer.finish()
-        stream.flush()
-        os.fsync(stream.fileno())
+    )
+    # rosbag2's MCAP plugin reads this when a single .mcap is opened without the folder.
+    records.append(("rosbag2", {"serialized_metadata": yaml.safe_dump(bag_info, sort_keys=False)}))
+    mcap.finish(records)
 
     _write_synced(
         folder / "metadata.yaml",

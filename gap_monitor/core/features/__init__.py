@@ -13,7 +13,7 @@ trivial change infinitely surprising.
 from __future__ import annotations
 
 import math
-from collections import deque
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -116,6 +116,50 @@ def joint_feature_name(feature: str, joint: str) -> str:
     return f"{feature}{JOINT_SEPARATOR}{joint}"
 
 
+class _Channel:
+    """One channel's samples: rows live in ``values[start:len(times)]``, oldest first.
+
+    Appending writes into preallocated rows and dropping only moves ``start``; the live rows are
+    moved to the front when the buffer fills, so a push costs O(1) amortised and reading the
+    window is one slice copy.
+    """
+
+    __slots__ = ("start", "times", "values", "width")
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.times: list[int] = []  # non-decreasing: a window resets when time goes back
+        self.values: npt.NDArray[np.float64] = np.empty((64, width), dtype=np.float64)
+        self.start = 0
+
+    def clear(self) -> None:
+        self.times.clear()
+        self.start = 0
+
+    def append(self, time_ns: int, row: npt.NDArray[np.float64]) -> None:
+        times, values = self.times, self.values
+        end = len(times)
+        if end == values.shape[0]:
+            live = end - self.start
+            target = values if 2 * live <= end else np.empty((2 * end, self.width), dtype=np.float64)
+            target[:live] = values[self.start : end]
+            del times[: self.start]
+            self.values = values = target
+            self.start = 0
+            end = live
+        values[end] = row
+        times.append(time_ns)
+
+    def drop_through(self, oldest_kept_exclusive_ns: int) -> None:
+        self.start = bisect_right(self.times, oldest_kept_exclusive_ns, self.start)
+
+    def __len__(self) -> int:
+        return len(self.times) - self.start
+
+    def array(self) -> npt.NDArray[np.float64]:
+        return self.values[self.start : len(self.times)].copy()
+
+
 class TimeWindow:
     """Samples of named channels over the last ``window_s``, emitting every ``hop_s``.
 
@@ -134,8 +178,8 @@ class TimeWindow:
         self.window_ns = round(window_s * 1e9)
         self.hop_ns = max(1, round(hop * 1e9))
         self.widths = dict(widths)
-        self._channels: dict[str, deque[tuple[int, npt.NDArray[np.float64]]]] = {
-            channel: deque() for channel in self.widths
+        self._channels: dict[str, _Channel] = {
+            channel: _Channel(width) for channel, width in self.widths.items()
         }
         self._start_ns: int | None = None
         self._last_ns: int | None = None
@@ -154,28 +198,32 @@ class TimeWindow:
         A malformed row raises FeatureError before anything is stored, so it cannot poison the
         window."""
         checked = []
+        channels = self._channels
         for channel, values in rows.items():
             if values is None:
                 continue
-            width = self.widths.get(channel)
-            if width is None:
+            samples = channels.get(channel)
+            if samples is None:
                 raise FeatureError(f"unknown channel {channel!r}; channels: {sorted(self.widths)}")
-            try:
-                row = np.asarray(values, dtype=np.float64).reshape(-1)
-            except (TypeError, ValueError) as exc:
-                raise FeatureError(f"{channel}: not a numeric sample ({exc})") from exc
-            if row.shape[0] != width:
-                raise FeatureError(f"{channel}: {row.shape[0]} values per sample, expected {width}")
-            checked.append((channel, row))
+            # A 1-D float64 row of the right width (what the CDR decoders give) needs no check.
+            if not (
+                type(values) is np.ndarray
+                and values.dtype == np.float64
+                and values.shape == (samples.width,)
+            ):
+                values = self._checked_row(channel, values, samples.width)
+            checked.append((samples, values))
         if self._last_ns is not None and time_ns < self._last_ns:
             self.reset()
         if self._start_ns is None or self._next_emit_ns is None:
             self._start_ns = time_ns
             self._next_emit_ns = time_ns + self.window_ns
         self._last_ns = time_ns
-        for channel, row in checked:
-            self._channels[channel].append((time_ns, row))
-        self._drop_older_than(time_ns - self.window_ns)
+        for samples, row in checked:
+            samples.append(time_ns, row)
+        oldest_kept_exclusive_ns = time_ns - self.window_ns
+        for samples in channels.values():
+            samples.drop_through(oldest_kept_exclusive_ns)
         if time_ns < self._next_emit_ns:
             return False
         self._next_emit_ns += self.hop_ns
@@ -183,20 +231,26 @@ class TimeWindow:
             self._next_emit_ns = time_ns + self.hop_ns
         return True
 
+    @staticmethod
+    def _checked_row(channel: str, values: npt.ArrayLike, width: int) -> npt.NDArray[np.float64]:
+        try:
+            row = np.asarray(values, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise FeatureError(f"{channel}: not a numeric sample ({exc})") from exc
+        if row.shape[0] != width:
+            raise FeatureError(f"{channel}: {row.shape[0]} values per sample, expected {width}")
+        return row
+
     def count(self, channel: str) -> int:
-        return len(self._channels.get(channel, ()))
+        samples = self._channels.get(channel)
+        return 0 if samples is None else len(samples)
 
     def array(self, channel: str) -> npt.NDArray[np.float64]:
         """The channel's samples in the window as an N x width array (N may be 0)."""
         samples = self._channels.get(channel)
-        if not samples:
-            return np.empty((0, self.widths.get(channel, 0)), dtype=np.float64)
-        return np.vstack([row for _, row in samples])
-
-    def _drop_older_than(self, oldest_kept_exclusive_ns: int) -> None:
-        for samples in self._channels.values():
-            while samples and samples[0][0] <= oldest_kept_exclusive_ns:
-                samples.popleft()
+        if samples is None:
+            return np.empty((0, 0), dtype=np.float64)
+        return samples.array()
 
 
 def as_float_matrix(name: str, values: npt.ArrayLike, width: int | None) -> npt.NDArray[np.float64]:
