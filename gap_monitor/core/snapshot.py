@@ -10,11 +10,13 @@ holding `metadata.yaml` (rosbag2 metadata, version 8), one `<name>_0.mcap` (prof
 Timeline of one snapshot (times are the owner's clock, integer ns, the same clock that stamps the
 ring buffer's log times)::
 
-    trigger(event, t0)          -> pre-window [t0 - pre_s, t0] copied from the ring buffer now
+    trigger(event, t0)          -> pre-window [t0 - pre_s, t0] referenced from the ring buffer
+                                   and handed to the writer thread, which starts writing it
     trigger(event2, t1 <= end)  -> the same snapshot: end = max(end, t1 + post_s), capped at
                                    t0 + max_post_s; both triggers recorded
-    poll(now)                   -> collects what was pushed since the last poll (O(new messages));
-                                   when now >= end, hands the snapshot to the writer thread
+    poll(now)                   -> hands what was pushed since the last poll (O(new messages)) to
+                                   the writer thread, which appends it; when now >= end, the
+                                   writer finishes the snapshot (index, metadata, fsync, rename)
 
 Cooldown counts from the end of the previous snapshot's post window; the rate limit counts new
 snapshots started in the last hour. If the clock jumps back by more than a second (sim time
@@ -23,14 +25,21 @@ restarted), both start afresh and an open snapshot is written as it is (marked t
 Ring buffer requirement: every non-latched topic must hold at least `pre_s` seconds (its
 `window_s`, and `total_bytes` for its data rate); see `check_ring_buffer`. The post-window only
 needs the buffer to hold what arrives between two polls, because `poll` collects incrementally.
-Collected messages are referenced (not copied) until written, so while a snapshot is collected
-or queued, memory grows by its payload size on top of the ring buffer's budget.
+Collected messages are referenced (not copied) until the snapshot is complete (a rewrite may
+need them), so while a snapshot is collected or queued, memory grows by its payload size on top
+of the ring buffer's budget.
 
-Files are written on one background thread into `<name>.tmp-XXXXXXXX/`, fsynced (files and
-folder), then renamed to `<name>/`, so a folder without the `.tmp-` suffix is always complete;
-temporary leftovers (from a crash or SIGKILL) are removed when a writer starts. Quotas are
-checked before each write; a full disk or any OSError while writing removes the temporary
-folder and stops capture with a diagnostic (see `status()`); nothing is raised to the caller.
+Files are streamed on one background thread into `<name>.tmp-XXXXXXXX/`: messages are written
+in log-time order once they are `_HOLDBACK_NS` older than the poll that collected them, and
+fsynced every `_SYNC_BYTES`, so little is left to write when the post window ends. A message that
+still arrives older than what was streamed (or a latched message replaced, or a window cut short)
+makes the writer rewrite the MCAP sorted at the end, so messages are always in log-time order.
+At the end the files are fsynced (files and folder), then the folder is renamed to `<name>/`, so
+a folder without the `.tmp-` suffix is always complete; temporary leftovers (from a crash or
+SIGKILL) are removed when a writer starts. Quotas are checked when a snapshot starts, against
+its size estimated from the pre-window scaled to pre_s + post_s (and again once it is written);
+a full disk or any OSError while writing removes the temporary folder and stops capture with a
+diagnostic (see `status()`); nothing is raised to the caller.
 """
 
 from __future__ import annotations

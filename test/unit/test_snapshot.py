@@ -765,3 +765,114 @@ def test_settings_need_a_window_and_accept_str_paths(tmp_path: Path) -> None:
     s = SnapshotSettings(output_dir=str(tmp_path))  # type: ignore[arg-type]
     assert s.output_dir == tmp_path
     assert (s.pre_s, s.post_s, s.compression) == (10.0, 5.0, "lz4")
+
+
+# -- streaming ----------------------------------------------------------------------------------
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def temp_mcap_bytes(out: Path) -> int:
+    return sum(f.stat().st_size for p in out.iterdir() if TMP_RE.search(p.name) for f in p.glob("*.mcap"))
+
+
+def test_the_pre_window_is_written_before_the_post_window_ends(
+    tmp_path: Path, writer_factory: Factory
+) -> None:
+    rb = RingBuffer(total_bytes=64 * 2**20, default_window_s=100.0)
+    rb.add_topic("/camera/image", "sensor_msgs/msg/Image")
+    frame = 2**20
+    for i in range(20):  # 20 MB over 2 s: several MCAP chunks and write buffers
+        rb.push("/camera/image", T0 + i * IMAGE_PERIOD, image_cdr(T0 + i * IMAGE_PERIOD, 591, 591))
+    s = settings(tmp_path, pre_s=2.0, post_s=5.0, compression="none")
+    w = writer_factory(s, rb)
+    trig = T0 + 2 * S
+    assert w.trigger({"kind": "stream"}, trig).outcome == "started"
+    # Nothing but the trigger has happened: the post window is open and no poll has run, yet
+    # the temporary MCAP fills with the pre-window.
+    assert wait_for(lambda: temp_mcap_bytes(s.output_dir) >= 10 * frame)
+    assert w.status().collecting and complete_snapshots(s.output_dir) == []
+    for i in range(20, 71):  # up to trig + 5 s: the poll there closes the post window
+        t = T0 + i * IMAGE_PERIOD
+        rb.push("/camera/image", t, image_cdr(t, 32, 24))
+        w.poll(t)
+    assert w.flush(30)
+    (folder,) = complete_snapshots(s.output_dir)
+    times = [t for t, _ in read_rosbag(folder)["/camera/image"]]
+    assert times == sorted(times)
+    assert times[0] == T0 and times[-1] == trig + 5 * S
+    assert len(times) == 71  # every frame from T0 to trig + 5 s inclusive
+
+
+def test_a_late_message_older_than_the_streamed_part_is_still_in_order(
+    tmp_path: Path, writer_factory: Factory
+) -> None:
+    rb = make_buffer()
+    w = writer_factory(settings(tmp_path, pre_s=2.0, post_s=2.0), rb)
+    trig = T0 + 2 * S
+    run_rig(rb, w, T0, T0 + 3 * S, {trig: {"kind": "late"}})
+    # By now the writer may have streamed up to ~T0 + 2.8 s; a message stamped 0.75 s earlier
+    # arrives (a stalled callback) and must still land in log-time order.
+    late = T0 + 2 * S + 55 * MS
+    rb.push("/imu", late, imu_cdr(late))
+    w.poll(T0 + 3 * S + 1 * MS)
+    run_rig(rb, w, T0 + 3 * S + 10 * MS, T0 + 5 * S)
+    assert w.flush(30)
+    (folder,) = complete_snapshots(tmp_path / "snapshots")
+    contents = mcap_contents(folder)
+    log_times = [m.log_time for _, _, m in contents["messages"]]
+    assert log_times == sorted(log_times)
+    imu_times = [t for t, _ in read_rosbag(folder)["/imu"]]
+    assert imu_times == sorted(imu_times)
+    assert late in imu_times and len(imu_times) == 401 + 1
+    sequences = [m.sequence for _, c, m in contents["messages"] if c.topic == "/imu"]
+    assert sequences == list(range(1, len(imu_times) + 1))
+
+
+def test_latched_message_replaced_in_the_post_window_is_written_once(
+    tmp_path: Path, writer_factory: Factory
+) -> None:
+    rb = make_buffer()
+    w = writer_factory(settings(tmp_path, pre_s=2.0, post_s=2.0), rb)
+    trig = T0 + 3 * S
+    run_rig(rb, w, T0, T0 + 4 * S, {trig: {"kind": "latched"}})
+    replaced = T0 + 4 * S + 5 * MS
+    rb.push("/camera/camera_info", replaced, camera_info_cdr(replaced))
+    run_rig(rb, w, T0 + 4 * S + 10 * MS, T0 + 6 * S)
+    assert w.flush(30)
+    (folder,) = complete_snapshots(tmp_path / "snapshots")
+    topics = read_rosbag(folder)
+    # As when everything was written at the end: the latched message held then, at its time.
+    ((info_time, info),) = topics["/camera/camera_info"]
+    assert info_time == replaced
+    assert info.header.stamp.sec * S + info.header.stamp.nanosec == replaced
+    log_times = [m.log_time for _, _, m in mcap_contents(folder)["messages"]]
+    assert log_times == sorted(log_times)
+
+
+def test_a_topic_added_after_the_trigger_is_in_the_snapshot(tmp_path: Path, writer_factory: Factory) -> None:
+    rb = make_buffer()
+    w = writer_factory(settings(tmp_path, pre_s=2.0, post_s=2.0), rb)
+    trig = T0 + 3 * S
+    run_rig(rb, w, T0, T0 + 4 * S, {trig: {"kind": "new_topic"}})
+    rb.add_topic("/imu2", "sensor_msgs/msg/Imu")
+    rb.add_topic("/silent", "sensor_msgs/msg/Imu")
+    for k in range(5):
+        t = T0 + 4 * S + (k + 1) * 100 * MS
+        rb.push("/imu2", t, imu_cdr(t))
+        w.poll(t)
+    w.poll(T0 + 6 * S)
+    assert w.flush(30)
+    (folder,) = complete_snapshots(tmp_path / "snapshots")
+    assert len(read_rosbag(folder)["/imu2"]) == 5
+    assert {"/imu2", "/silent"} <= set(mcap_contents(folder)["channels"])
+    meta = yaml.safe_load((folder / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    counts = {t["topic_metadata"]["name"]: t["message_count"] for t in meta["topics_with_message_count"]}
+    assert counts["/imu2"] == 5 and counts["/silent"] == 0
