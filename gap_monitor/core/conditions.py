@@ -91,7 +91,15 @@ class StreamConditions:
         return True
 
     def _features(self, time_ns: int, data: bytes) -> dict[str, float] | None:
-        if self.modality in ("camera", "depth"):
+        modality = self.modality
+        # Highest-rate modalities first: this runs for every sample.
+        if modality == "wrench":
+            w = cdr.decode_wrench_stamped(data)
+            return self._wrench.add(time_ns, w.force, w.torque)
+        if modality == "imu":
+            imu = cdr.decode_imu(data)
+            return self._imu.add(time_ns, imu.linear_acceleration, imu.angular_velocity)
+        if modality in ("camera", "depth"):
             if not self._due(time_ns):
                 return None
             pixels, encoding = self._image(data)
@@ -101,13 +109,7 @@ class StreamConditions:
                 step = max(1, pixels.shape[1] // DEPTH_WORK_WIDTH)
                 return depth_features(pixels[::step, ::step], encoding, self.settings.near_m)
             return image_features(pixels, encoding)
-        if self.modality == "imu":
-            imu = cdr.decode_imu(data)
-            return self._imu.add(time_ns, imu.linear_acceleration, imu.angular_velocity)
-        if self.modality == "wrench":
-            w = cdr.decode_wrench_stamped(data)
-            return self._wrench.add(time_ns, w.force, w.torque)
-        if self.modality == "joints":
+        if modality == "joints":
             js = cdr.decode_joint_state(data)
             names = tuple(js.name)
             if self._joints is None or names != self._joint_names:

@@ -492,3 +492,85 @@ def test_real_recordings_decode_like_rosbags(real_data_dir: Path) -> None:
                     np.testing.assert_array_equal(msg.effort, ref.effort)
     assert checked.get("/d400/depth/image_raw") and checked.get("/joint_states")
     assert checked.get("/t265/fisheye1/image_raw/compressed") and checked.get("/d400/gyro/sample")
+
+
+@pytest.mark.parametrize("le", ENDIANS)
+@pytest.mark.parametrize("frame_id", FRAME_IDS)
+def test_header_fields_give_stamp_frame_id_and_the_offset_after_the_header(
+    le: bool, frame_id: str
+) -> None:
+    raw = ser(wrench([1, 2, 3], [4, 5, 6], frame_id=frame_id), "geometry_msgs/msg/WrenchStamped", le)
+    fields = cdr.header_fields(raw)
+    assert fields is not None
+    stamp_ns, got_frame_id, offset = fields
+    assert stamp_ns == 1_700_000_000_123_456_789
+    assert got_frame_id == frame_id
+    # The body goes on with the force at the next 8-aligned offset (counted from byte 4).
+    force_at = 4 + ((offset - 4 + 7) & -8)
+    np.testing.assert_array_equal(
+        np.frombuffer(raw, "<f8" if le else ">f8", 3, force_at), [1.0, 2.0, 3.0]
+    )
+
+
+def test_header_fields_agree_with_the_checked_header_readers_on_damaged_bytes() -> None:
+    """None exactly where header_frame_id raises; otherwise the same stamp and frame_id."""
+    rnd = random.Random(99)
+    stamped = [raw for t, raw in SAMPLES if t not in ("std_msgs/msg/String", "std_msgs/msg/Bool",
+               "action_msgs/msg/GoalStatusArray", "std_msgs/msg/Float64MultiArray",
+               "geometry_msgs/msg/Twist")]
+    cases: list[bytes] = [raw[:cut] for raw in stamped for cut in range(min(len(raw), 40))]
+    for _ in range(2000):
+        mutated = bytearray(rnd.choice(stamped))
+        for _ in range(rnd.randrange(1, 3)):
+            mutated[rnd.randrange(min(len(mutated), 24))] ^= 1 << rnd.randrange(8)
+        cases.append(bytes(mutated))
+    outcomes = set()
+    for raw in cases:
+        fields = cdr.header_fields(raw)
+        try:
+            frame_id = cdr.header_frame_id(raw)
+        except CdrError:
+            assert fields is None
+            outcomes.add("error")
+            continue
+        assert fields is not None
+        assert (fields[0], fields[1]) == (cdr.header_stamp_ns(raw), frame_id)
+        outcomes.add("ok")
+    assert outcomes == {"ok", "error"}
+
+
+@pytest.mark.parametrize("le", ENDIANS)
+def test_fixed_layout_decoders_match_the_general_reader_with_padding_and_views(le: bool) -> None:
+    rng = np.random.default_rng(3)
+    for frame_id in FRAME_IDS:
+        ref_imu = imu(rng, frame_id=frame_id)
+        raw = ser(ref_imu, "sensor_msgs/msg/Imu", le)
+        for data in (raw, raw + bytes(4), bytearray(raw), memoryview(raw)):
+            msg = cdr.decode_imu(data)
+            assert_header(msg.header, ref_imu.header)
+            assert msg.angular_velocity.tolist() == [
+                ref_imu.angular_velocity.x, ref_imu.angular_velocity.y, ref_imu.angular_velocity.z]
+            assert msg.linear_acceleration_covariance.tolist() == (
+                ref_imu.linear_acceleration_covariance.reshape(3, 3).tolist())
+        with pytest.raises(CdrError, match="unexpected byte"):
+            cdr.decode_imu(raw + bytes(8))
+        ref_w = wrench([1, -2, 3], [-4, 5, -6], frame_id=frame_id)
+        raw = ser(ref_w, "geometry_msgs/msg/WrenchStamped", le)
+        w = cdr.decode_wrench_stamped(raw)
+        assert_header(w.header, ref_w.header)
+        assert (w.force.tolist(), w.torque.tolist()) == ([1, -2, 3], [-4, 5, -6])
+        with pytest.raises(CdrError, match="unexpected byte"):
+            cdr.decode_wrench_stamped(raw + bytes(8))
+        with pytest.raises(CdrError, match="wrench"):
+            cdr.decode_wrench_stamped(raw[:-8])
+
+
+@pytest.mark.parametrize("le", ENDIANS)
+def test_joint_names_with_empty_and_unicode_entries(le: bool) -> None:
+    names = ["", "a", "ellbogen_ü", "abcd", ""]
+    ref = joint_state(names, 5, 0, 5, frame_id="base")
+    msg = cdr.decode_joint_state(ser(ref, "sensor_msgs/msg/JointState", le))
+    assert msg.name == tuple(names)
+    np.testing.assert_array_equal(msg.position, ref.position)
+    np.testing.assert_array_equal(msg.effort, ref.effort)
+    assert msg.velocity.size == 0

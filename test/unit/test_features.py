@@ -527,3 +527,50 @@ def test_every_computed_feature_is_registered_with_a_unit() -> None:
             assert spec.unit and spec.description and spec.resolution > 0
     assert feature_spec("camera", "no_such_feature") is None
     assert feature_spec("lidar", "mean_luminance") is None
+
+
+def test_time_window_keeps_exactly_the_last_window_across_buffer_growth_and_reuse() -> None:
+    """Thousands of pushes (the storage grows and recycles); the window always holds the rows
+    stamped within the last window_s, oldest first, and one channel may skip samples."""
+    window = TimeWindow(0.05, 0.01, {"a": 2, "b": 1})
+    pushed_a: list[tuple[int, list[float]]] = []
+    pushed_b: list[tuple[int, list[float]]] = []
+    rng = np.random.default_rng(5)
+    t = 0
+    for k in range(3000):
+        # Repeated stamps too, and a dense stretch that makes the window hold hundreds of rows.
+        t += 100_000 if 1000 <= k < 1400 else int(rng.integers(0, 3_000_000))
+        row_a = [float(k), -float(k)]
+        row_b = [float(k) / 2] if k % 3 else None
+        window.push(t, {"a": np.array(row_a), "b": row_b})
+        pushed_a.append((t, row_a))
+        if row_b is not None:
+            pushed_b.append((t, row_b))
+        if k % 97 == 0 or 1390 < k < 1410 or k > 2990:
+            for channel, pushed, width in (("a", pushed_a, 2), ("b", pushed_b, 1)):
+                expected = [row for s, row in pushed if s > t - 50_000_000]
+                got = window.array(channel)
+                assert got.shape == (len(expected), width)
+                assert got.tolist() == expected
+                assert window.count(channel) == len(expected)
+    assert window.array("unknown").shape == (0, 0) and window.count("unknown") == 0
+
+
+def test_time_window_copies_rows_and_accepts_any_numeric_row_form() -> None:
+    window = TimeWindow(1.0, None, {"v": 3})
+    row = np.array([1.0, 2.0, 3.0])
+    window.push(0, {"v": row})
+    row[:] = 99.0  # the caller reusing its buffer must not rewrite the window
+    window.push(1, {"v": [[4, 5, 6]]})  # nested int lists are converted like np.asarray would
+    window.push(2, {"v": np.array([7, 8, 9], dtype=">f8")})
+    window.push(3, {"v": np.arange(6.0)[::2]})  # a strided view
+    got = window.array("v")
+    assert got.dtype == np.float64
+    assert got.tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [0, 2, 4]]
+    got[:] = 0.0  # neither may the caller's copy write into the window
+    assert window.array("v")[0].tolist() == [1, 2, 3]
+    with pytest.raises(FeatureError, match="expected 3"):
+        window.push(4, {"v": np.zeros(4)})
+    with pytest.raises(FeatureError, match="unknown channel"):
+        window.push(4, {"w": np.zeros(3)})
+    assert window.count("v") == 4

@@ -116,19 +116,24 @@ def joint_feature_name(feature: str, joint: str) -> str:
     return f"{feature}{JOINT_SEPARATOR}{joint}"
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 class _Channel:
     """One channel's samples: rows live in ``values[start:len(times)]``, oldest first.
 
-    Appending writes into preallocated rows and dropping only moves ``start``; the live rows are
+    Appending writes into preallocated rows and dropping only moves ``start`` (TimeWindow.push
+    bisects ``times``, which never decrease: a window resets when time goes back); the live rows are
     moved to the front when the buffer fills, so a push costs O(1) amortised and reading the
     window is one slice copy.
     """
 
-    __slots__ = ("start", "times", "values", "width")
+    __slots__ = ("row_shape", "start", "times", "values", "width")
 
     def __init__(self, width: int) -> None:
         self.width = width
-        self.times: list[int] = []  # non-decreasing: a window resets when time goes back
+        self.row_shape = (width,)
+        self.times: list[int] = []
         self.values: npt.NDArray[np.float64] = np.empty((64, width), dtype=np.float64)
         self.start = 0
 
@@ -149,9 +154,6 @@ class _Channel:
             end = live
         values[end] = row
         times.append(time_ns)
-
-    def drop_through(self, oldest_kept_exclusive_ns: int) -> None:
-        self.start = bisect_right(self.times, oldest_kept_exclusive_ns, self.start)
 
     def __len__(self) -> int:
         return len(self.times) - self.start
@@ -206,10 +208,10 @@ class TimeWindow:
             if samples is None:
                 raise FeatureError(f"unknown channel {channel!r}; channels: {sorted(self.widths)}")
             # A 1-D float64 row of the right width (what the CDR decoders give) needs no check.
-            if not (
-                type(values) is np.ndarray
-                and values.dtype == np.float64
-                and values.shape == (samples.width,)
+            if (
+                type(values) is not np.ndarray
+                or values.dtype is not _FLOAT64
+                or values.shape != samples.row_shape
             ):
                 values = self._checked_row(channel, values, samples.width)
             checked.append((samples, values))
@@ -222,8 +224,8 @@ class TimeWindow:
         for samples, row in checked:
             samples.append(time_ns, row)
         oldest_kept_exclusive_ns = time_ns - self.window_ns
-        for samples in channels.values():
-            samples.drop_through(oldest_kept_exclusive_ns)
+        for samples in channels.values():  # drop_through, inlined: this runs for every sample
+            samples.start = bisect_right(samples.times, oldest_kept_exclusive_ns, samples.start)
         if time_ns < self._next_emit_ns:
             return False
         self._next_emit_ns += self.hop_ns
