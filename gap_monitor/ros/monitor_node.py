@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
@@ -253,6 +254,9 @@ def _to_ros(report: StatusReport) -> DiagnosticStatus:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv if argv is None else argv)
+    # One OpenCV thread: the per-frame work is small, and a thread pool on a robot's few cores
+    # costs more in hand-offs than it saves, and competes with the robot's own processes.
+    cv2.setNumThreads(1)
     stop = runtime.StopFlag()
     stop.install()
     runtime.init(args)
