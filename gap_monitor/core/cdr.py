@@ -16,7 +16,7 @@ import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -663,7 +663,10 @@ def _header_and_f64s(data: Buffer, count: int) -> tuple[Header, NDArray[np.float
     return Header(stamp_ns, frame_id), values
 
 
-def _run(msgtype: str, data: Buffer, parse: Callable[[_Reader], CdrMessage]) -> CdrMessage:
+_Msg = TypeVar("_Msg", bound=CdrMessage)
+
+
+def _run(msgtype: str, data: Buffer, parse: Callable[[_Reader], _Msg]) -> _Msg:
     reader = _Reader(data, msgtype)
     try:
         message = parse(reader)
@@ -678,16 +681,12 @@ def _run(msgtype: str, data: Buffer, parse: Callable[[_Reader], CdrMessage]) -> 
 
 def decode_image(data: Buffer) -> ImageMsg:
     """Decode sensor_msgs/msg/Image."""
-    msg = _run("sensor_msgs/msg/Image", data, _parse_image)
-    assert isinstance(msg, ImageMsg)
-    return msg
+    return _run("sensor_msgs/msg/Image", data, _parse_image)
 
 
 def decode_compressed_image(data: Buffer) -> CompressedImageMsg:
     """Decode sensor_msgs/msg/CompressedImage."""
-    msg = _run("sensor_msgs/msg/CompressedImage", data, _parse_compressed_image)
-    assert isinstance(msg, CompressedImageMsg)
-    return msg
+    return _run("sensor_msgs/msg/CompressedImage", data, _parse_compressed_image)
 
 
 def decode_imu(data: Buffer) -> ImuMsg:
@@ -695,16 +694,12 @@ def decode_imu(data: Buffer) -> ImuMsg:
     fast = _header_and_f64s(data, 37)
     if fast is not None:
         return _imu_msg(*fast)
-    msg = _run("sensor_msgs/msg/Imu", data, _parse_imu)
-    assert isinstance(msg, ImuMsg)
-    return msg
+    return _run("sensor_msgs/msg/Imu", data, _parse_imu)
 
 
 def decode_joint_state(data: Buffer) -> JointStateMsg:
     """Decode sensor_msgs/msg/JointState."""
-    msg = _run("sensor_msgs/msg/JointState", data, _parse_joint_state)
-    assert isinstance(msg, JointStateMsg)
-    return msg
+    return _run("sensor_msgs/msg/JointState", data, _parse_joint_state)
 
 
 def decode_wrench_stamped(data: Buffer) -> WrenchStampedMsg:
@@ -713,58 +708,42 @@ def decode_wrench_stamped(data: Buffer) -> WrenchStampedMsg:
     if fast is not None:
         header, v = fast
         return WrenchStampedMsg(header, force=v[0:3], torque=v[3:6])
-    msg = _run("geometry_msgs/msg/WrenchStamped", data, _parse_wrench_stamped)
-    assert isinstance(msg, WrenchStampedMsg)
-    return msg
+    return _run("geometry_msgs/msg/WrenchStamped", data, _parse_wrench_stamped)
 
 
 def decode_string(data: Buffer) -> StringMsg:
     """Decode std_msgs/msg/String."""
-    msg = _run("std_msgs/msg/String", data, _parse_string)
-    assert isinstance(msg, StringMsg)
-    return msg
+    return _run("std_msgs/msg/String", data, _parse_string)
 
 
 def decode_bool(data: Buffer) -> BoolMsg:
     """Decode std_msgs/msg/Bool."""
-    msg = _run("std_msgs/msg/Bool", data, _parse_bool)
-    assert isinstance(msg, BoolMsg)
-    return msg
+    return _run("std_msgs/msg/Bool", data, _parse_bool)
 
 
 def decode_goal_status_array(data: Buffer) -> GoalStatusArrayMsg:
     """Decode action_msgs/msg/GoalStatusArray."""
-    msg = _run("action_msgs/msg/GoalStatusArray", data, _parse_goal_status_array)
-    assert isinstance(msg, GoalStatusArrayMsg)
-    return msg
+    return _run("action_msgs/msg/GoalStatusArray", data, _parse_goal_status_array)
 
 
 def decode_diagnostic_array(data: Buffer) -> DiagnosticArrayMsg:
     """Decode diagnostic_msgs/msg/DiagnosticArray."""
-    msg = _run("diagnostic_msgs/msg/DiagnosticArray", data, _parse_diagnostic_array)
-    assert isinstance(msg, DiagnosticArrayMsg)
-    return msg
+    return _run("diagnostic_msgs/msg/DiagnosticArray", data, _parse_diagnostic_array)
 
 
 def decode_float64_multi_array(data: Buffer) -> Float64MultiArrayMsg:
     """Decode std_msgs/msg/Float64MultiArray."""
-    msg = _run("std_msgs/msg/Float64MultiArray", data, _parse_float64_multi_array)
-    assert isinstance(msg, Float64MultiArrayMsg)
-    return msg
+    return _run("std_msgs/msg/Float64MultiArray", data, _parse_float64_multi_array)
 
 
 def decode_twist(data: Buffer) -> TwistMsg:
     """Decode geometry_msgs/msg/Twist."""
-    msg = _run("geometry_msgs/msg/Twist", data, _parse_twist)
-    assert isinstance(msg, TwistMsg)
-    return msg
+    return _run("geometry_msgs/msg/Twist", data, _parse_twist)
 
 
 def decode_twist_stamped(data: Buffer) -> TwistStampedMsg:
     """Decode geometry_msgs/msg/TwistStamped."""
-    msg = _run("geometry_msgs/msg/TwistStamped", data, _parse_twist_stamped)
-    assert isinstance(msg, TwistStampedMsg)
-    return msg
+    return _run("geometry_msgs/msg/TwistStamped", data, _parse_twist_stamped)
 
 
 DECODERS: dict[str, Callable[[Buffer], CdrMessage]] = {
