@@ -47,12 +47,11 @@ import json
 import math
 import os
 import sys
-import time
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import cv2
 import numpy as np
@@ -83,6 +82,7 @@ from gap_monitor.core.timing import (
     TimingTracker,
     assess_summary,
 )
+from gap_monitor.progress import ProgressBar
 
 __all__ = [
     "AUDIT_SCHEMA",
@@ -140,8 +140,10 @@ class AuditSettings:
     def __post_init__(self) -> None:
         for name in ("motion_offset_warn_ms", "edge_silence_s"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                math.isfinite(value) and value >= 0
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (math.isfinite(value) and value >= 0)
             ):
                 raise ValueError(f"{name}: {value!r}: must be a finite number >= 0")
         if not isinstance(self.estimate_motion, bool):
@@ -151,9 +153,7 @@ class AuditSettings:
             or not isinstance(self.max_timing_samples, int)
             or self.max_timing_samples < 10
         ):
-            raise ValueError(
-                f"max_timing_samples: {self.max_timing_samples!r}: must be an integer >= 10"
-            )
+            raise ValueError(f"max_timing_samples: {self.max_timing_samples!r}: must be an integer >= 10")
 
 
 @dataclass(frozen=True)
@@ -548,12 +548,16 @@ class _RecordingAudit:
             if found is None or found[1] == 0:
                 where = "is not in the recording" if found is None else "has no messages"
                 self._add(
-                    Severity.ERROR, s.topic, "missing",
+                    Severity.ERROR,
+                    s.topic,
+                    "missing",
                     f"{s.topic}: configured stream {s.name!r} ({s.modality}, {s.rate_hz:g} Hz) {where}",
                 )
             elif found[0] != s.msgtype:
                 self._add(
-                    Severity.WARN, s.topic, "type",
+                    Severity.WARN,
+                    s.topic,
+                    "type",
                     f"{s.topic}: recorded as {found[0]}, configured as {s.msgtype}",
                 )
 
@@ -683,9 +687,7 @@ class _RecordingAudit:
         for s in self.config.streams:
             if s.topic == topic:
                 warn = s.rate_tolerance * 100
-                return replace(
-                    base, rate_warn_pct=warn, rate_error_pct=max(base.rate_error_pct or 0.0, warn)
-                )
+                return replace(base, rate_warn_pct=warn, rate_error_pct=max(base.rate_error_pct or 0.0, warn))
         return base
 
     def _judge_topics(
@@ -706,7 +708,9 @@ class _RecordingAudit:
             bad, first_error = malformed.get(topic, (0, ""))
             if bad:
                 self._add(
-                    Severity.WARN, topic, "malformed",
+                    Severity.WARN,
+                    topic,
+                    "malformed",
                     f"{topic}: {bad} message(s) without a readable header (first: {first_error})",
                     malformed=bad,
                 )
@@ -735,7 +739,9 @@ class _RecordingAudit:
         limits = self._limits(topic)
         if s.messages < limits.min_messages:
             self._add(
-                Severity.OK, s.name, "rate",
+                Severity.OK,
+                s.name,
+                "rate",
                 f"{s.name}: only {s.messages} message(s), too few to judge rate, jitter and gaps "
                 f"(need {limits.min_messages})",
                 messages=s.messages,
@@ -761,11 +767,15 @@ class _RecordingAudit:
             return
         covered_s = (span[1] - span[0]) / _NS_PER_S
         self._add(
-            Severity.WARN, s.name, "coverage",
+            Severity.WARN,
+            s.name,
+            "coverage",
             f"{s.name}: messages cover only {covered_s:.1f} s of the {(end - start) / _NS_PER_S:.1f} s "
             f"recording: first {lead_s:.1f} s after the start, last {tail_s:.1f} s before the end "
             f"(limit {limit_s:.1f} s)",
-            covered_s=covered_s, lead_s=lead_s, tail_s=tail_s,
+            covered_s=covered_s,
+            lead_s=lead_s,
+            tail_s=tail_s,
         )
 
     def _judge_pair(self, p: _Pair, stamps: Mapping[str, array[int]]) -> PairAudit:
@@ -838,13 +848,20 @@ class _RecordingAudit:
                     )
                     text += (
                         f", limit {warn:g} ms): correct the camera stamps by subtracting it or "
-                        "calibrate the offset" if level == Severity.WARN else ")"
+                        "calibrate the offset"
+                        if level == Severity.WARN
+                        else ")"
                     )
-                    self._add(level, subject, "motion_offset", text, offset_ms=ms,
-                              confidence=estimate.confidence)
+                    self._add(
+                        level, subject, "motion_offset", text, offset_ms=ms, confidence=estimate.confidence
+                    )
                 else:
-                    self._add(Severity.OK, subject, "motion_offset",
-                              f"{subject}: no confident motion-based offset: {reason}")
+                    self._add(
+                        Severity.OK,
+                        subject,
+                        "motion_offset",
+                        f"{subject}: no confident motion-based offset: {reason}",
+                    )
                 yield MotionAudit(self.label, cam_topic, imu_topic, estimate, reason, level)
 
 
@@ -885,54 +902,11 @@ def run_audit(
                     f"--pairs {a},{b}: {', '.join(absent)} in none of the recordings; their topics: "
                     f"{', '.join(sorted(everywhere)) or '(none)'}"
                 )
-        audits = tuple(
-            _RecordingAudit(rec, config, pairs, settings).run(progress) for rec in opened
-        )
+        audits = tuple(_RecordingAudit(rec, config, pairs, settings).run(progress) for rec in opened)
     finally:
         for rec in opened:
             rec.close()
     return AuditResult(audits)
-
-
-class ProgressBar:
-    """`label [#####-----]  45 %  12345/29310 msgs` on one line, redrawn at most every `interval_s`.
-
-    `enabled=None` draws only when the stream is a terminal.
-    """
-
-    def __init__(
-        self, stream: TextIO, enabled: bool | None = None, interval_s: float = 0.2, width: int = 30
-    ) -> None:
-        self.stream = stream
-        self.enabled = stream.isatty() if enabled is None else enabled
-        self.interval_s = interval_s
-        self.width = width
-        self._last_draw = -math.inf
-        self._open_line = False
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        finished = total > 0 and done >= total
-        now = time.monotonic()
-        if not finished and now - self._last_draw < self.interval_s:
-            return
-        self._last_draw = now
-        frac = min(1.0, done / total) if total > 0 else 1.0
-        filled = round(frac * self.width)
-        bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\r{label} [{bar}] {frac * 100:3.0f} % {done}/{total} msgs")
-        self._open_line = True
-        if finished:
-            self.stream.write("\n")
-            self._open_line = False
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self._open_line:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._open_line = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -956,8 +930,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1)
 
 
 def _stamp_issues(t: TopicAudit) -> str:
-    labels = {"backwards": "back", "repeated": "repeated", "zero": "zero", "missing": "no stamp",
-              "ahead_of_log_time": "ahead"}
+    labels = {
+        "backwards": "back",
+        "repeated": "repeated",
+        "zero": "zero",
+        "missing": "no stamp",
+        "ahead_of_log_time": "ahead",
+    }
     parts = [f"{n} {labels[k]}" for k, n in t.stamp_issues.items() if n]
     if t.malformed:
         parts.append(f"{t.malformed} malformed")
@@ -1005,16 +984,37 @@ def format_report(result: AuditResult, fail_on: Severity = Severity.ERROR) -> st
             rate = _f(s.rate_hz, ".2f")
             if s.expected_rate_hz:
                 rate += f" ({s.expected_rate_hz:g})"
-            rows.append([
-                t.name, _short_type(t.msgtype), str(s.total_messages), rate,
-                _f(s.period_median_ms, ".3f"), _f(s.jitter_p95_ms, ".3f"), str(s.total_gaps),
-                _f(s.latency_median_ms, ".2f"), _f(s.latency_p95_ms, ".2f"), _stamp_issues(t),
-                t.level.name,
-            ])
+            rows.append(
+                [
+                    t.name,
+                    _short_type(t.msgtype),
+                    str(s.total_messages),
+                    rate,
+                    _f(s.period_median_ms, ".3f"),
+                    _f(s.jitter_p95_ms, ".3f"),
+                    str(s.total_gaps),
+                    _f(s.latency_median_ms, ".2f"),
+                    _f(s.latency_p95_ms, ".2f"),
+                    _stamp_issues(t),
+                    t.level.name,
+                ]
+            )
         out += _table(
-            ["topic", "type", "count", "rate Hz", "period ms", "jitter p95 ms", "gaps",
-             "latency med ms", "latency p95 ms", "stamp issues", "level"],
-            rows, left=2,
+            [
+                "topic",
+                "type",
+                "count",
+                "rate Hz",
+                "period ms",
+                "jitter p95 ms",
+                "gaps",
+                "latency med ms",
+                "latency p95 ms",
+                "stamp issues",
+                "level",
+            ],
+            rows,
+            left=2,
         )
         for sk in r.skipped:
             out.append(f"skipped {sk.topic} ({_short_type(sk.msgtype)}): {sk.reason}")
@@ -1024,17 +1024,27 @@ def format_report(result: AuditResult, fail_on: Severity = Severity.ERROR) -> st
             for p in r.pairs:
                 s2 = p.summary
                 frac = s2.unmatched_fraction if s2 else None
-                rows.append([
-                    p.name, str(s2.matched) if s2 else "-",
-                    _f(s2.offset_median_ms if s2 else None, "+.3f"),
-                    _f(s2.offset_p95_ms if s2 else None, "+.3f"),
-                    _f(s2.drift_ppm if s2 else None, "+.1f"),
-                    _f(frac * 100 if frac is not None else None, ".1f"),
-                    p.level.name,
-                ])
+                rows.append(
+                    [
+                        p.name,
+                        str(s2.matched) if s2 else "-",
+                        _f(s2.offset_median_ms if s2 else None, "+.3f"),
+                        _f(s2.offset_p95_ms if s2 else None, "+.3f"),
+                        _f(s2.drift_ppm if s2 else None, "+.1f"),
+                        _f(frac * 100 if frac is not None else None, ".1f"),
+                        p.level.name,
+                    ]
+                )
             out += _table(
-                ["pair (offset = a - b)", "matched", "median ms", "p95 ms", "drift ppm", "unmatched %",
-                 "level"],
+                [
+                    "pair (offset = a - b)",
+                    "matched",
+                    "median ms",
+                    "p95 ms",
+                    "drift ppm",
+                    "unmatched %",
+                    "level",
+                ],
                 rows,
             )
             out.append("")
@@ -1047,9 +1057,7 @@ def format_report(result: AuditResult, fail_on: Severity = Severity.ERROR) -> st
             out.append("findings: none above OK")
         out.append("")
     verdict = "FAIL" if result.failed(fail_on) else "pass"
-    out.append(
-        f"worst level: {result.worst_level.name} ({verdict} with --fail-on {fail_on.name.lower()})"
-    )
+    out.append(f"worst level: {result.worst_level.name} ({verdict} with --fail-on {fail_on.name.lower()})")
     return "\n".join(out)
 
 
@@ -1077,18 +1085,31 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     p.add_argument("recordings", nargs="+", metavar="REC", help="recordings to audit")
-    p.add_argument("--config", metavar="PARAMS.yaml",
-                   help="monitor parameter file: expected rates (streams) and skew_pairs")
-    p.add_argument("--fail-on", choices=sorted(FAIL_ON), default="error",
-                   help="exit 1 when a finding reaches this level (default: error)")
+    p.add_argument(
+        "--config",
+        metavar="PARAMS.yaml",
+        help="monitor parameter file: expected rates (streams) and skew_pairs",
+    )
+    p.add_argument(
+        "--fail-on",
+        choices=sorted(FAIL_ON),
+        default="error",
+        help="exit 1 when a finding reaches this level (default: error)",
+    )
     p.add_argument("--json", metavar="OUT.json", help="also write the results as JSON here")
     p.add_argument(
-        "--pairs", nargs="+", action="extend", type=_pair_arg, default=[], metavar="A,B",
+        "--pairs",
+        nargs="+",
+        action="extend",
+        type=_pair_arg,
+        default=[],
+        metavar="A,B",
         help="topic pairs to check for skew, in addition to the config's skew_pairs (default "
         "without either: every pair of image topics); put REC arguments before this option",
     )
-    p.add_argument("--no-motion", action="store_true",
-                   help="skip the motion-based camera-IMU offset (no image decoding)")
+    p.add_argument(
+        "--no-motion", action="store_true", help="skip the motion-based camera-IMU offset (no image decoding)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=run_from_args)
 

@@ -23,11 +23,12 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from gap_monitor.core import cdr
 from gap_monitor.core.bags import Recording, RecordingError, open_recording
@@ -42,6 +43,7 @@ from gap_monitor.core.profile import (
     merge_profiles,
 )
 from gap_monitor.core.scoring import build_calibrated_profile, format_value
+from gap_monitor.progress import ProgressBar
 
 NS = 1_000_000_000
 IMU_TYPE = "sensor_msgs/msg/Imu"
@@ -62,73 +64,6 @@ log = logging.getLogger(__name__)
 
 class ProfilingError(ValueError):
     """Input a profile cannot be built from; the message names the path (or topic) and why."""
-
-
-# ----------------------------------------------------------------------------------------------
-# Progress
-
-
-class ProgressBar:
-    """A one-line progress bar on a terminal, redrawn at most every `min_interval_s`.
-
-    Disabled (every call a no-op) when `enabled` is False or the stream is not a TTY, so logs and
-    pipes get no carriage-return noise."""
-
-    def __init__(
-        self,
-        total: int,
-        label: str = "",
-        *,
-        enabled: bool = True,
-        stream: TextIO | None = None,
-        min_interval_s: float = 0.2,
-        width: int = 30,
-    ) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        isatty = getattr(self.stream, "isatty", None)
-        self.enabled = bool(enabled and callable(isatty) and isatty())
-        self.total = max(0, int(total))
-        self.label = label
-        self.count = 0
-        self.min_interval_s = min_interval_s
-        self.width = width
-        self._started = time.monotonic()
-        self._last_draw = -math.inf
-        self._drawn = False
-        self._last_length = 0
-
-    def update(self, count: int = 1, label: str | None = None) -> None:
-        self.count += count
-        if label is not None:
-            self.label = label
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self._last_draw >= self.min_interval_s:
-            self._last_draw = now
-            self._draw(now)
-
-    def close(self) -> None:
-        if self.enabled and self._drawn:
-            self._draw(time.monotonic())
-            self.stream.write("\n")
-            self.stream.flush()
-        self.enabled = False
-
-    def _draw(self, now: float) -> None:
-        fraction = min(1.0, self.count / self.total) if self.total else 0.0
-        filled = round(fraction * self.width)
-        bar = "#" * filled + "-" * (self.width - filled)
-        line = (
-            f"\r[{bar}] {100 * fraction:3.0f}% {self.count:,}/{self.total:,} msgs "
-            f"{now - self._started:5.1f} s {self.label}"
-        )
-        line = line[:200]
-        # Pad over the previous line's tail (a shorter label after a longer one).
-        self.stream.write(line.ljust(self._last_length))
-        self.stream.flush()
-        self._last_length = len(line)
-        self._drawn = True
 
 
 # ----------------------------------------------------------------------------------------------
@@ -244,10 +179,10 @@ def extract_features(
                 f"Imu, JointState, WrenchStamped); topics found: {skipped}"
             )
         total = sum(rec.message_count(selected) for rec, selected in opened)
-        bar = ProgressBar(total, enabled=progress)
+        bar = ProgressBar(sys.stderr, enabled=None if progress else False)
         try:
             for rec, selected in opened:
-                _extract_one(rec, selected, result, bar)
+                _extract_one(rec, selected, result, partial(bar, rec.path.name, total=total))
                 result.sources.append(SourceRecording.from_path(rec.path))
         finally:
             bar.close()
@@ -276,15 +211,14 @@ def _check_wanted(wanted: Sequence[str], result: FeatureExtraction, paths: Seque
 
 
 def _extract_one(
-    rec: Recording, selected: Sequence[str], result: FeatureExtraction, bar: ProgressBar
+    rec: Recording, selected: Sequence[str], result: FeatureExtraction, progress: Callable[[int], None]
 ) -> None:
     streams: dict[str, StreamConditions] = {}
-    label = rec.path.name
-    bar.update(0, label)
+    progress(result.messages)
     try:
         for msg in rec.messages(selected):
-            bar.update()
             result.messages += 1
+            progress(result.messages)
             summary = result.topics[msg.topic]
             summary.messages += 1
             conditions = streams.get(msg.topic)

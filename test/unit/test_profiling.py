@@ -27,7 +27,8 @@ from gap_monitor.core.bags import open_recording
 from gap_monitor.core.conditions import ConditionSettings, StreamConditions
 from gap_monitor.core.profile import Profile
 from gap_monitor.core.scoring import ConditionMonitor, StreamScore, format_value
-from gap_monitor.profiling import ProgressBar, build_profile, extract_features, main
+from gap_monitor.profiling import build_profile, extract_features, main
+from gap_monitor.progress import ProgressBar
 
 NS = 1_000_000_000
 EUROC = "euroc_mh01_micro_ros2"
@@ -353,21 +354,22 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_bar_only_on_a_terminal_and_rate_limited():
+    # profile build shows the shared bar as ProgressBar(stderr, enabled=None if progress else False).
     terminal = _Terminal()
-    bar = ProgressBar(1000, enabled=True, stream=terminal, min_interval_s=3600.0)
-    for _ in range(1000):
-        bar.update()
+    bar = ProgressBar(terminal, enabled=None, interval_s=3600.0)
+    for done in range(1, 1001):
+        bar("rec", done, 1000)
     bar.close()
     text = terminal.getvalue()
     assert text.count("\r") == 2  # the first draw and the final one; the rest is rate-limited
-    assert "100%" in text and text.endswith("\n")
+    assert "100 %" in text and text.endswith("\n")
     piped = io.StringIO()
-    quiet = ProgressBar(10, enabled=True, stream=piped)
-    quiet.update(10)
+    quiet = ProgressBar(piped, enabled=None)
+    quiet("rec", 10, 10)
     quiet.close()
     assert piped.getvalue() == ""
     switched_off = _Terminal()
-    off = ProgressBar(10, enabled=False, stream=switched_off)
-    off.update(10)
+    off = ProgressBar(switched_off, enabled=False)
+    off("rec", 10, 10)
     off.close()
     assert switched_off.getvalue() == ""
