@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from gap_monitor.core.snapshot import COMPRESSIONS, ON_QUOTA, SnapshotSettings
 from gap_monitor.core.validation import Checker
 
 if TYPE_CHECKING:  # triggers.py builds on this module, so it is imported where used
@@ -132,15 +133,16 @@ class CaptureConfig:
 
     enabled: bool = True
     output_dir: str = "~/.ros/gap_monitor/snapshots"
-    pre_s: float = 10.0
-    post_s: float = 5.0
-    compression: str = "lz4"
-    cooldown_s: float = 30.0
-    max_per_hour: int = 20
-    quota_bytes: int = 10 * 1024**3
-    quota_count: int = 200
-    min_free_bytes: int = 1024**3
-    on_quota: str = "delete_oldest"
+    # The writer's own defaults, so the two never drift apart.
+    pre_s: float = SnapshotSettings.pre_s
+    post_s: float = SnapshotSettings.post_s
+    compression: str = SnapshotSettings.compression
+    cooldown_s: float = SnapshotSettings.cooldown_s
+    max_per_hour: int = SnapshotSettings.max_per_hour
+    quota_bytes: int = SnapshotSettings.quota_bytes
+    quota_count: int = SnapshotSettings.quota_count
+    min_free_bytes: int = SnapshotSettings.min_free_bytes
+    on_quota: str = SnapshotSettings.on_quota
     buffer_bytes: int = 1024**3
     on_stream_stale: bool = True
     on_timing: bool = False
@@ -348,7 +350,7 @@ def _capture(chk: Checker, raw: Mapping[str, Any]) -> CaptureConfig:
         output_dir=out_dir,
         pre_s=chk.number(raw, "pre_s", "capture", d.pre_s, low=0.0, high=3600.0, low_inclusive=True),
         post_s=chk.number(raw, "post_s", "capture", d.post_s, low=0.0, high=3600.0, low_inclusive=True),
-        compression=chk.choice(raw, "compression", "capture", d.compression, ("none", "lz4", "zstd")),
+        compression=chk.choice(raw, "compression", "capture", d.compression, COMPRESSIONS),
         cooldown_s=chk.number(
             raw, "cooldown_s", "capture", d.cooldown_s, low=0.0, high=86400.0, low_inclusive=True
         ),
@@ -356,7 +358,7 @@ def _capture(chk: Checker, raw: Mapping[str, Any]) -> CaptureConfig:
         quota_bytes=chk.integer(raw, "quota_bytes", "capture", d.quota_bytes, low=1, high=big),
         quota_count=chk.integer(raw, "quota_count", "capture", d.quota_count, low=1, high=1_000_000),
         min_free_bytes=chk.integer(raw, "min_free_bytes", "capture", d.min_free_bytes, low=0, high=big),
-        on_quota=chk.choice(raw, "on_quota", "capture", d.on_quota, ("delete_oldest", "stop")),
+        on_quota=chk.choice(raw, "on_quota", "capture", d.on_quota, ON_QUOTA),
         buffer_bytes=chk.integer(raw, "buffer_bytes", "capture", d.buffer_bytes, low=1024, high=big),
         on_stream_stale=chk.boolean(raw, "on_stream_stale", "capture", d.on_stream_stale),
         on_timing=chk.boolean(raw, "on_timing", "capture", d.on_timing),
