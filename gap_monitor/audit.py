@@ -48,7 +48,9 @@ import math
 import os
 import sys
 from array import array
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,8 @@ import numpy.typing as npt
 
 from gap_monitor.core import cdr
 from gap_monitor.core.bags import Recording, RecordingError, open_recording
+from gap_monitor.core.cdr_batch import decode_batch
+from gap_monitor.core.conditions import imu_fields
 from gap_monitor.core.config import (
     COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPE,
@@ -442,7 +446,7 @@ class _Camera:
         self.first_error = ""
         self.not_a_camera = ""
 
-    def add(self, msgtype: str, data: bytes) -> None:
+    def add(self, msgtype: str, data: cdr.Buffer) -> None:
         if self.not_a_camera:
             return
         try:
@@ -458,7 +462,7 @@ class _Camera:
         if motion is not None:
             self.motions.append(motion)
 
-    def _grey(self, msgtype: str, data: bytes) -> tuple[int, npt.NDArray[np.generic] | None]:
+    def _grey(self, msgtype: str, data: cdr.Buffer) -> tuple[int, npt.NDArray[np.generic] | None]:
         if msgtype == COMPRESSED_IMAGE_TYPE:
             msg = cdr.decode_compressed_image(data)
             if "compresseddepth" in msg.format.lower().replace(" ", ""):
@@ -476,26 +480,67 @@ class _Camera:
 
 
 class _Gyro:
+    """Angular velocities of one IMU topic; messages are decoded BATCH at a time with numpy."""
+
+    BATCH = 4096
+
     def __init__(self) -> None:
         self.stamps = array("q")
         self.rates = array("d")
         self.with_data = 0  # samples that claim angular velocity (covariance[0] != -1, not all 0)
         self.errors = 0
         self.first_error = ""
+        self._pending: list[cdr.Buffer] = []
 
-    def add(self, data: bytes) -> None:
-        try:
-            msg = cdr.decode_imu(data)
-        except ValueError as exc:
-            self.errors += 1
-            self.first_error = self.first_error or str(exc)
+    def add(self, data: cdr.Buffer) -> None:
+        self._pending.append(data)
+        if len(self._pending) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        datas, self._pending = self._pending, []
+        if not datas:
             return
-        w = msg.angular_velocity
-        self.stamps.append(msg.header.stamp_ns)
-        self.rates.extend((float(w[0]), float(w[1]), float(w[2])))
+        batch = decode_batch(datas, cdr.decode_imu, imu_fields, _header_stamp)
+        for index in sorted(batch.errors):
+            self.errors += 1
+            self.first_error = self.first_error or batch.errors[index]
+        if not batch.blocks:
+            return
+        rows = np.concatenate([b.rows for b in batch.blocks])
+        order = np.argsort(rows, kind="stable")
+        rates = np.concatenate([b.fields[2] for b in batch.blocks])[order]  # angular velocity
+        covariance0 = np.concatenate([b.fields[3][:, 0] for b in batch.blocks])[order]
+        self.stamps.extend(np.concatenate([b.stamps_ns for b in batch.blocks])[order].tolist())
+        self.rates.extend(rates.reshape(-1).tolist())
         # REP 145: covariance[0] = -1 marks a field the sensor does not provide.
-        if msg.angular_velocity_covariance[0, 0] != -1.0 and bool(np.any(w != 0.0)):
-            self.with_data += 1
+        self.with_data += int(((covariance0 != -1.0) & np.any(rates != 0.0, axis=1)).sum())
+
+
+def _header_stamp(msg: cdr.ImuMsg) -> int:
+    return msg.header.stamp_ns
+
+
+class _FrameWorker:
+    """Camera frames measured on another core, in the order given (OpenCV releases the GIL), at
+    most `backlog` frames behind the reading."""
+
+    def __init__(self, backlog: int = 64) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-frames")
+        self._queued: deque[Future[None]] = deque()
+        self._backlog = backlog
+
+    def submit(self, camera: _Camera, msgtype: str, data: cdr.Buffer) -> None:
+        self._queued.append(self._pool.submit(camera.add, msgtype, data))
+        if len(self._queued) > self._backlog:
+            self._queued.popleft().result()
+
+    def finish(self) -> None:
+        try:
+            while self._queued:
+                self._queued.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _RecordingAudit:
@@ -629,28 +674,39 @@ class _RecordingAudit:
         total = rec.message_count(self.timed)
         done = 0
         name = rec.path.name
-        for m in self._messages():
-            done += 1
-            if progress is not None and done % _PROGRESS_EVERY == 0:
-                progress(name, done, total)
-            span = first_last.setdefault(m.topic, [m.log_time_ns, m.log_time_ns])
-            span[1] = m.log_time_ns
-            try:
-                stamp = cdr.header_stamp_ns(m.data)
-                frame = cdr.header_frame_id(m.data) if stamp is not None else ""
-            except cdr.CdrError as exc:
-                n, first = malformed.get(m.topic, (0, str(exc)))
-                malformed[m.topic] = (n + 1, first)
-                continue
-            tracker.observe(m.topic, stamp, m.log_time_ns, frame_id=frame)
-            if stamp is not None and m.topic in stamps:
-                stamps[m.topic].append(stamp)
-            camera = self.cameras.get(m.topic)
-            if camera is not None:
-                camera.add(m.msgtype, m.data)
-            gyro = self.gyros.get(m.topic)
-            if gyro is not None:
-                gyro.add(m.data)
+        frames = _FrameWorker()
+        try:
+            for m in self._messages():
+                done += 1
+                if progress is not None and done % _PROGRESS_EVERY == 0:
+                    progress(name, done, total)
+                span = first_last.setdefault(m.topic, [m.log_time_ns, m.log_time_ns])
+                span[1] = m.log_time_ns
+                fields = cdr.header_fields(m.data)  # one cheap parse; the slow calls say what is wrong
+                if fields is not None:
+                    stamp: int | None = fields[0]
+                    frame = fields[1]
+                else:
+                    try:
+                        stamp = cdr.header_stamp_ns(m.data)
+                        frame = cdr.header_frame_id(m.data) if stamp is not None else ""
+                    except cdr.CdrError as exc:
+                        n, first = malformed.get(m.topic, (0, str(exc)))
+                        malformed[m.topic] = (n + 1, first)
+                        continue
+                tracker.observe(m.topic, stamp, m.log_time_ns, frame_id=frame)
+                if stamp is not None and m.topic in stamps:
+                    stamps[m.topic].append(stamp)
+                camera = self.cameras.get(m.topic)
+                if camera is not None:
+                    frames.submit(camera, m.msgtype, m.data)
+                gyro = self.gyros.get(m.topic)
+                if gyro is not None:
+                    gyro.add(m.data)
+        finally:
+            frames.finish()
+        for gyro in self.gyros.values():
+            gyro.flush()
         if progress is not None:
             progress(name, done, total)
 
@@ -674,7 +730,7 @@ class _RecordingAudit:
 
     def _messages(self) -> Iterator[Any]:
         try:
-            yield from self.rec.messages(self.timed)
+            yield from self.rec.views(self.timed)
         except RecordingError as exc:
             raise AuditInputError(str(exc)) from exc
 

@@ -24,6 +24,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -32,7 +33,12 @@ from typing import Any
 
 from gap_monitor.core import cdr
 from gap_monitor.core.bags import Recording, RecordingError, open_recording
-from gap_monitor.core.conditions import ConditionError, ConditionSettings, StreamConditions
+from gap_monitor.core.conditions import (
+    WINDOWED_MODALITIES,
+    ConditionError,
+    ConditionSettings,
+    StreamConditions,
+)
 from gap_monitor.core.config import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE
 from gap_monitor.core.profile import (
     FeatureSample,
@@ -58,6 +64,10 @@ MODALITY_OF_TYPE: dict[str, str | None] = {
     WRENCH_STAMPED_TYPE: "wrench",
 }
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
+# Messages per `on_batch` call: big enough that numpy does the work, small enough to hold
+# (4096 IMU messages are ~1.3 MB).
+BATCH_MESSAGES = 4096
+PROGRESS_EVERY = 256
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +138,7 @@ class FeatureExtraction:
         return f"{s.messages} message(s)"
 
 
-def modality_of_image(data: bytes) -> str:
+def modality_of_image(data: cdr.Buffer) -> str:
     """Modality of a sensor_msgs/Image: depth for 16UC1/32FC1, else camera; CdrError if undecodable."""
     return "depth" if cdr.decode_image(data).encoding in DEPTH_ENCODINGS else "camera"
 
@@ -180,12 +190,15 @@ def extract_features(
             )
         total = sum(rec.message_count(selected) for rec, selected in opened)
         bar = ProgressBar(sys.stderr, enabled=None if progress else False)
+        # The sources' SHA-256 on another core while this one extracts (hashlib releases the GIL).
+        hashing = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256"))
+        sources = [hashing.submit(SourceRecording.from_path, rec.path) for rec, _ in opened]
         try:
             for rec, selected in opened:
                 _extract_one(rec, selected, result, partial(bar, rec.path.name, total=total))
-                result.sources.append(SourceRecording.from_path(rec.path))
         finally:
             bar.close()
+        result.sources.extend(source.result() for source in sources)
     return result
 
 
@@ -214,13 +227,23 @@ def _extract_one(
     rec: Recording, selected: Sequence[str], result: FeatureExtraction, progress: Callable[[int], None]
 ) -> None:
     streams: dict[str, StreamConditions] = {}
+    # IMU, joint and wrench messages wait here and go to `on_batch` BATCH_MESSAGES at a time.
+    pending: dict[str, tuple[list[int], list[cdr.Buffer]]] = {}
     progress(result.messages)
     try:
-        for msg in rec.messages(selected):
+        for msg in rec.views(selected):
             result.messages += 1
-            progress(result.messages)
+            if not result.messages % PROGRESS_EVERY:
+                progress(result.messages)
             summary = result.topics[msg.topic]
             summary.messages += 1
+            batch = pending.get(msg.topic)
+            if batch is not None:
+                batch[0].append(msg.log_time_ns)
+                batch[1].append(msg.data)
+                if len(batch[0]) >= BATCH_MESSAGES:
+                    _flush(msg.topic, streams[msg.topic], batch, result)
+                continue
             conditions = streams.get(msg.topic)
             try:
                 if conditions is None:
@@ -236,6 +259,9 @@ def _extract_one(
                     conditions = streams[msg.topic] = StreamConditions(
                         modality, summary.msgtype, result.settings
                     )
+                    if modality in WINDOWED_MODALITIES:
+                        pending[msg.topic] = ([msg.log_time_ns], [msg.data])
+                        continue
                 stamp = cdr.header_stamp_ns(msg.data)
                 if not stamp:
                     summary.log_time_fallbacks += 1
@@ -248,8 +274,35 @@ def _extract_one(
             if features is not None:
                 summary.samples += 1
                 result.samples.append(FeatureSample(conditions.modality, msg.topic, features, stamp))
+        for topic, batch in pending.items():
+            _flush(topic, streams[topic], batch, result)
+        progress(result.messages)
     except RecordingError as exc:
         raise ProfilingError(f"{rec.path}: cannot read: {exc}") from exc
+
+
+def _flush(
+    topic: str,
+    conditions: StreamConditions,
+    batch: tuple[list[int], list[cdr.Buffer]],
+    result: FeatureExtraction,
+) -> None:
+    """The batched messages of a topic through its conditions; the batch is emptied."""
+    log_times, datas = batch
+    if not datas:
+        return
+    out = conditions.on_batch(log_times, datas)
+    summary = result.topics[topic]
+    summary.log_time_fallbacks += out.log_time_fallbacks
+    if out.malformed:
+        summary.malformed += len(out.malformed)
+        summary.last_error = out.malformed[-1]
+    summary.samples += len(out.features)
+    result.samples.extend(
+        FeatureSample(conditions.modality, topic, features, time_ns) for time_ns, features in out.features
+    )
+    log_times.clear()
+    datas.clear()
 
 
 def profile_from_features(

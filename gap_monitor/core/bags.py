@@ -14,14 +14,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import yaml
+
+from gap_monitor.core.mcap_views import McapViewError, McapViews, MessageView
 
 if TYPE_CHECKING:
     from rosbags.interfaces import Connection
 
 __all__ = [
+    "MessageView",
     "RawMessage",
     "Recording",
     "RecordingError",
@@ -42,6 +47,10 @@ class RawMessage:
     msgtype: str
     log_time_ns: int
     data: bytes
+
+
+# What `Recording.views` yields: a payload in place (memoryview) or a copy (bytes).
+AnyMessage: TypeAlias = "MessageView | RawMessage"
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,7 @@ class Recording:
             c for c in reader.connections if _serialization_format(c) == "cdr"
         ]
         self._closed = False
+        self._views: McapViews | None = None
 
     def __enter__(self) -> Recording:
         return self
@@ -92,6 +102,8 @@ class Recording:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._views is not None:
+                self._views.close()
             self._reader.close()
 
     def __repr__(self) -> str:
@@ -146,6 +158,50 @@ class Recording:
                 yield RawMessage(conn.topic, conn.msgtype, int(log_time), data)
         except self._read_errors as exc:
             raise RecordingError(f"{self.path}: {exc}") from exc
+
+    def views(self, topics: Iterable[str] | None = None) -> Iterator[AnyMessage]:
+        """`messages(topics)`, the payloads read in place where the storage is indexed MCAP
+        (memoryviews valid until the recording is closed: copy what you keep), copied otherwise.
+
+        For reading a whole recording fast (`profile build`, `audit`); same messages, same order."""
+        if self._closed:
+            raise RecordingError(f"{self.path}: recording is closed")
+        views = self._mapped()
+        if views is None:
+            yield from self.messages(topics)
+            return
+        wanted = None if topics is None else set(topics)
+        try:
+            yield from views.messages(wanted)
+        except McapViewError as exc:
+            raise RecordingError(str(exc)) from exc
+
+    def _mapped(self) -> McapViews | None:
+        if self._views is None:
+            files = self._mcap_files()
+            if files:
+                try:
+                    self._views = McapViews(files)
+                except McapViewError:
+                    return None  # e.g. no chunk index: the general reader scans the file
+        return self._views
+
+    def _mcap_files(self) -> list[Path] | None:
+        """The MCAP storage files in rosbags' order, when their payloads are plain CDR."""
+        if self.kind == "mcap":
+            return [self.path]
+        if self.kind != "rosbag2":
+            return None
+        try:
+            info = yaml.safe_load((self.path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+            names = [PurePath(name).name for name in info["relative_file_paths"]]
+        except (OSError, yaml.YAMLError, KeyError, TypeError):
+            return None
+        # A compressed bag (whole files or each message) is left to rosbags, which undoes that.
+        if info.get("storage_identifier") != "mcap" or info.get("compression_format"):
+            return None
+        files = [self.path / name for name in names]
+        return files if files and all(f.suffix == ".mcap" and f.is_file() for f in files) else None
 
     def __iter__(self) -> Iterator[RawMessage]:
         return self.messages()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -155,6 +155,24 @@ class _Channel:
         values[end] = row
         times.append(time_ns)
 
+    def extend(self, times: list[int], rows: npt.NDArray[np.float64]) -> None:
+        """`append` of many rows at once (same storage rules)."""
+        count = len(times)
+        if not count:
+            return
+        end = len(self.times)
+        if end + count > self.values.shape[0]:
+            live = end - self.start
+            capacity = max(2 * self.values.shape[0], 2 * (live + count))
+            target = np.empty((capacity, self.width), dtype=np.float64)
+            target[:live] = self.values[self.start : end]
+            del self.times[: self.start]
+            self.values = target
+            self.start = 0
+            end = live
+        self.values[end : end + count] = rows
+        self.times.extend(times)
+
     def __len__(self) -> int:
         return len(self.times) - self.start
 
@@ -232,6 +250,76 @@ class TimeWindow:
         if self._next_emit_ns <= time_ns:
             self._next_emit_ns = time_ns + self.hop_ns
         return True
+
+    def push_many(
+        self,
+        times_ns: npt.NDArray[np.int64],
+        rows: Mapping[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_] | None]],
+    ) -> Iterator[int]:
+        """`push` of many samples in order, for offline reading: yields the index of every sample
+        at which features are due, the window then holding exactly what `push` would leave in
+        it at that sample (read it before advancing the iterator).
+
+        `rows` maps a channel to (N x width values, mask of the samples that have the channel or
+        None for all); a sample without a channel is `push`'s None row. Shapes are checked before
+        anything is stored (FeatureError)."""
+        times = np.asarray(times_ns, dtype=np.int64).reshape(-1)
+        n = times.shape[0]
+        columns = []
+        for channel, (values, present) in rows.items():
+            samples = self._channels.get(channel)
+            if samples is None:
+                raise FeatureError(f"unknown channel {channel!r}; channels: {sorted(self.widths)}")
+            if values.shape != (n, samples.width):
+                raise FeatureError(
+                    f"{channel}: {values.shape} values for {n} samples of width {samples.width}"
+                )
+            columns.append((samples, np.asarray(values, dtype=np.float64), present))
+        # Runs of non-decreasing times: a step back resets the window, as in `push`.
+        run_ends = [*(np.flatnonzero(np.diff(times) < 0) + 1).tolist(), n]
+        i = 0
+        for run_end in run_ends:
+            if i >= run_end:
+                continue
+            first = int(times[i])
+            if self._last_ns is not None and first < self._last_ns:
+                self.reset()
+            if self._start_ns is None or self._next_emit_ns is None:
+                self._start_ns = first
+                self._next_emit_ns = first + self.window_ns
+            run = times[i:run_end]
+            while i < run_end:
+                due = i + int(np.searchsorted(run[i - run_end :], self._next_emit_ns, side="left"))
+                stop = min(due + 1, run_end)
+                self._extend(columns, times, i, stop)
+                i = stop
+                if due >= run_end:
+                    break
+                t = int(times[due])
+                self._next_emit_ns += self.hop_ns
+                if self._next_emit_ns <= t:
+                    self._next_emit_ns = t + self.hop_ns
+                yield due
+
+    def _extend(
+        self,
+        columns: list[tuple[_Channel, npt.NDArray[np.float64], npt.NDArray[np.bool_] | None]],
+        times: npt.NDArray[np.int64],
+        start: int,
+        stop: int,
+    ) -> None:
+        """Samples [start, stop) into their channels, then the window's old samples out."""
+        for samples, values, present in columns:
+            if present is None:
+                samples.extend(times[start:stop].tolist(), values[start:stop])
+            else:
+                keep = present[start:stop]
+                samples.extend(times[start:stop][keep].tolist(), values[start:stop][keep])
+        last = int(times[stop - 1])
+        self._last_ns = last
+        oldest_kept_exclusive_ns = last - self.window_ns
+        for samples in self._channels.values():
+            samples.start = bisect_right(samples.times, oldest_kept_exclusive_ns, samples.start)
 
     @staticmethod
     def _checked_row(channel: str, values: npt.ArrayLike, width: int) -> npt.NDArray[np.float64]:

@@ -107,6 +107,23 @@ class ImuWindow:
         """Add one sample; the window's features when a hop is due (and it holds enough samples)."""
         if not self._window.push(time_ns, {"accel": accel, "gyro": gyro}):
             return None
+        return self._due_features()
+
+    def add_many(
+        self,
+        times_ns: npt.NDArray[np.int64],
+        accel: npt.NDArray[np.float64],
+        gyro: npt.NDArray[np.float64],
+    ) -> list[tuple[int, dict[str, float]]]:
+        """`add` of N samples (N x 3 each): (sample index, features) for every hop that gives some."""
+        out = []
+        for due in self._window.push_many(times_ns, {"accel": (accel, None), "gyro": (gyro, None)}):
+            features = self._due_features()
+            if features is not None:
+                out.append((due, features))
+        return out
+
+    def _due_features(self) -> dict[str, float] | None:
         accel_rows = self._window.array("accel")
         gyro_rows = self._window.array("gyro")
         if max(accel_rows.shape[0], gyro_rows.shape[0]) < self._min_samples:

@@ -137,6 +137,26 @@ class JointWindow:
                 rows[label] = values
         if not self._window.push(time_ns, rows):
             return None
+        return self._due_features()
+
+    def add_many(
+        self,
+        times_ns: npt.NDArray[np.int64],
+        positions: npt.NDArray[np.float64],
+        velocities: tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]],
+        efforts: tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]],
+    ) -> list[tuple[int, dict[str, float]]]:
+        """`add` of N samples (N x joints each; velocities and efforts with the mask of the
+        samples that carry them): (sample index, features) for every hop that gives some."""
+        out = []
+        rows = {"position": (positions, None), "velocity": velocities, "effort": efforts}
+        for due in self._window.push_many(times_ns, rows):
+            features = self._due_features()
+            if features is not None:
+                out.append((due, features))
+        return out
+
+    def _due_features(self) -> dict[str, float] | None:
         if self._window.count("position") < self._min_samples:
             return None
         velocity = self._window.array("velocity")

@@ -76,6 +76,23 @@ class WrenchWindow:
     ) -> dict[str, float] | None:
         if not self._window.push(time_ns, {"force": force, "torque": torque}):
             return None
+        return self._due_features()
+
+    def add_many(
+        self,
+        times_ns: npt.NDArray[np.int64],
+        force: npt.NDArray[np.float64],
+        torque: npt.NDArray[np.float64],
+    ) -> list[tuple[int, dict[str, float]]]:
+        """`add` of N samples (N x 3 each): (sample index, features) for every hop that gives some."""
+        out = []
+        for due in self._window.push_many(times_ns, {"force": (force, None), "torque": (torque, None)}):
+            features = self._due_features()
+            if features is not None:
+                out.append((due, features))
+        return out
+
+    def _due_features(self) -> dict[str, float] | None:
         force_rows = self._window.array("force")
         if force_rows.shape[0] < self._min_samples:
             return None
