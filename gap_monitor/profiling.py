@@ -24,8 +24,8 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -104,6 +104,17 @@ class FeatureExtraction:
     skipped: dict[str, str] = field(default_factory=dict)  # topic -> message type
     sources: list[SourceRecording] = field(default_factory=list)
     messages: int = 0
+    # The sources' SHA-256, still being computed on another core (see `wait_sources`).
+    hashing: list[Future[SourceRecording]] = field(default_factory=list, repr=False)
+
+    def wait_sources(self) -> list[SourceRecording]:
+        """`sources`, once the hashing has finished; ProfilingError if a file became unreadable."""
+        try:
+            self.sources.extend(digest.result() for digest in self.hashing)
+        except OSError as exc:
+            raise ProfilingError(f"cannot hash a source recording: {exc}") from exc
+        self.hashing.clear()
+        return self.sources
 
     def frame_rates(self) -> dict[str, float]:
         """Per stream, the rate the conditions layer yields features at (and the monitor scores at):
@@ -190,15 +201,16 @@ def extract_features(
             )
         total = sum(rec.message_count(selected) for rec, selected in opened)
         bar = ProgressBar(sys.stderr, enabled=None if progress else False)
-        # The sources' SHA-256 on another core while this one extracts (hashlib releases the GIL).
-        hashing = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256"))
-        sources = [hashing.submit(SourceRecording.from_path, rec.path) for rec, _ in opened]
+        # The sources' SHA-256 on another core (hashlib releases the GIL) while this one extracts
+        # and calibrates: on uncompressed image recordings hashing takes longer than reading.
+        hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+        result.hashing = [hashing.submit(SourceRecording.from_path, rec.path) for rec, _ in opened]
+        hashing.shutdown(wait=False)
         try:
             for rec, selected in opened:
                 _extract_one(rec, selected, result, partial(bar, rec.path.name, total=total))
         finally:
             bar.close()
-        result.sources.extend(source.result() for source in sources)
     return result
 
 
@@ -312,12 +324,12 @@ def profile_from_features(
     if not extraction.samples:
         problems = "; ".join(extraction.problems()) or "no sensor messages"
         raise ProfilingError(f"no features to build a profile from: {problems}")
-    return build_calibrated_profile(
+    profile = build_calibrated_profile(
         extraction.samples,
         frame_rate_hz=extraction.frame_rates(),
         target_false_alarms_per_hour=target_false_alarms_per_hour,
-        sources=extraction.sources,
     )
+    return replace(profile, sources=tuple(extraction.wait_sources()))
 
 
 def build_profile(
