@@ -77,7 +77,10 @@ class _File:
                 raise McapViewError(f"{path}: cannot read the MCAP summary: {exc}") from exc
             if summary is None or not summary.chunk_indexes:
                 raise McapViewError(f"{path}: no chunk index to read the messages by")
-            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError) as exc:  # e.g. a file system without mmap
+                raise McapViewError(f"{path}: cannot map the file: {exc}") from exc
         self.view = memoryview(self._map)
         self.channels: dict[int, tuple[str, str]] = {}
         for cid, channel in summary.channels.items():
