@@ -1,5 +1,7 @@
-"""`python -m bench [--only NAME ...] [--seconds N] [--json PATH]`: run the benchmarks, print a table
-per benchmark and write one JSON document with the machine facts (default bench/results/latest.json).
+"""`python -m bench [--only NAME ...] [--seconds N] [--json PATH] [--compare OLD.json]`: run the
+benchmarks, print a table per benchmark, the targets met and missed, and write one JSON document
+with the machine facts (default bench/results/latest.json). `--compare` puts each targeted ratio
+beside the same one from an earlier run's JSON.
 
 Exit code 0 when every selected benchmark ran (a missed target is reported, not an error), 1 when one
 failed to run, 2 on bad arguments.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import time
 import traceback
@@ -17,7 +20,14 @@ from pathlib import Path
 
 from bench import BENCHMARKS, RESULTS_DIR, BenchOptions
 from bench.machine import load, machine_facts
-from bench.report import BenchResult, render_result, run_document, write_json
+from bench.report import (
+    BenchResult,
+    compare_lines,
+    render_result,
+    run_document,
+    verdict_lines,
+    write_json,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json", type=Path, default=RESULTS_DIR / "latest.json", help="where to write the results"
     )
+    p.add_argument(
+        "--compare",
+        type=Path,
+        metavar="OLD.json",
+        help="also show each targeted ratio against an earlier run's JSON (e.g. before a change)",
+    )
     return p
 
 
@@ -55,6 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:
         parser.error(str(exc))
+    previous = None
+    if args.compare is not None:
+        try:
+            previous = json.loads(args.compare.read_text())
+        except (OSError, ValueError) as exc:
+            parser.error(f"--compare {args.compare}: cannot read it as JSON: {exc}")
     names = args.only or list(BENCHMARKS)
     started = time.time_ns()
     machine = machine_facts()
@@ -81,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         results, machine, started_ns=started, finished_ns=time.time_ns(), argv=raw, errors=errors
     )
     path = write_json(args.json, doc)
+    print("\n" + "\n".join(verdict_lines(results)))
+    if previous is not None:
+        print("\n" + "\n".join(compare_lines(previous, results)))
     print(f"\nload {_load_text()}; results written to {path}")
     return 1 if errors else 0
 

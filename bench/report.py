@@ -241,3 +241,42 @@ def write_json(path: str | Path, document: Mapping[str, Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return p
+
+
+def verdict_lines(results: Sequence[BenchResult]) -> list[str]:
+    """The run's verdict: how many targets were met, then each missed one with its figures."""
+    judged = [(res, row) for res in results for row in res.rows if row.passed is not None]
+    missed = [(res, row) for res, row in judged if not row.passed]
+    lines = [f"targets: {len(judged) - len(missed)} of {len(judged)} met"]
+    for res, row in missed:
+        lines.append(
+            f"  MISS {res.name}: {row.metric}: {format_number(row.value)} vs "
+            f"{format_number(row.baseline)} = {format_ratio(row.ratio)} (target {row.target})"
+        )
+    return lines
+
+
+def compare_lines(previous: Mapping[str, Any], results: Sequence[BenchResult]) -> list[str]:
+    """Each targeted figure's ratio now against the same figure in an earlier run's JSON, to see a
+    regression between commits (figures only one run has are skipped)."""
+    before: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for res in previous.get("results", []):
+        for row in res.get("rows", []):
+            before[(str(res.get("name")), str(row.get("metric")))] = row
+    headers = ("benchmark", "metric", "ratio before", "ratio now", "change", "")
+    cells = []
+    for res in results:
+        for row in res.rows:
+            old = before.get((res.name, row.metric))
+            if row.target == "" or old is None:
+                continue
+            was = old.get("ratio")
+            now = row.ratio
+            change = "-" if was is None or now is None or was == 0 else f"{(now / was - 1) * 100:+.0f} %"
+            flip = ""
+            if old.get("passed") != row.passed:
+                flip = f"{format_passed(old.get('passed')) or '-'} -> {format_passed(row.passed) or '-'}"
+            cells.append((res.name, row.metric, format_ratio(was), format_ratio(now), change, flip))
+    if not cells:
+        return ["compare: no targeted figure in common with the earlier run"]
+    return ["compared with the earlier run:", format_table(headers, cells, right_from=2)]

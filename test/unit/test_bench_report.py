@@ -12,6 +12,7 @@ from bench.report import (
     Row,
     Table,
     at_most,
+    compare_lines,
     format_number,
     format_ratio,
     format_table,
@@ -21,6 +22,7 @@ from bench.report import (
     ratio_at_most,
     render_result,
     run_document,
+    verdict_lines,
     write_json,
 )
 
@@ -164,3 +166,32 @@ def test_write_json_creates_folders_and_leaves_only_the_file(tmp_path):
     # Overwriting replaces the whole content.
     write_json(target, {"z": 1})
     assert json.loads(target.read_text()) == {"z": 1}
+
+
+def test_verdict_lines_count_targets_and_name_each_miss():
+    results = [
+        BenchResult("a", "A", (Row("cpu", 1.5, 1.0, target="<= 1.3x", passed=False),
+                               Row("rate", 30.0, 30.0, target=">= no-op", passed=True),
+                               Row("rss", 100.0))),
+        BenchResult("b", "B", (Row("speed", 2.0, 1.0, target=">= 0.5x", passed=True),)),
+    ]
+    lines = verdict_lines(results)
+    assert lines[0] == "targets: 2 of 3 met"
+    assert len(lines) == 2
+    assert "MISS a: cpu" in lines[1] and "1.50x" in lines[1] and "<= 1.3x" in lines[1]
+
+
+def test_compare_lines_put_each_targeted_ratio_beside_the_earlier_one():
+    before = run_document(
+        [BenchResult("a", "A", (Row("cpu", 1.5, 1.0, target="<= 1.3x", passed=False),
+                                Row("gone", 1.0, 1.0, target="x", passed=True)))],
+        {}, started_ns=0, finished_ns=1, argv=[],
+    )
+    now = [BenchResult("a", "A", (Row("cpu", 1.2, 1.0, target="<= 1.3x", passed=True),
+                                  Row("new", 1.0, 1.0, target="x", passed=True)))]
+    text = "\n".join(compare_lines(before, now))
+    assert "1.50x" in text and "1.20x" in text and "-20 %" in text and "MISS -> ok" in text
+    assert "gone" not in text and "new" not in text
+    assert compare_lines({"results": []}, now) == [
+        "compare: no targeted figure in common with the earlier run"
+    ]
