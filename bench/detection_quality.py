@@ -1,10 +1,12 @@
-"""Detection quality: the profile + calibrated k-of-n alarm against river's drift detectors.
+"""Detection quality: the profile + calibrated alarm against river's drift detectors.
 
 Both sides see the same feature streams, made by the monitor's own path (CDR bytes through
 `conditions.StreamConditions`, 5 Hz features):
 
 - Ours: a profile of every feature of the stream, built and calibrated (1 false alarm/h target) by
-  `build_calibrated_profile` on a clean training stream, replayed through `ConditionMonitor`.
+  `build_calibrated_profile` on a clean training stream, replayed through `ConditionMonitor`; the
+  alarm fires on 3 of 5 scores above its threshold, one score above the instant threshold, or the
+  evidence sum (a CUSUM of the scores) above its threshold.
 - River (ADWIN, PageHinkley, KSWIN from `river.drift`, a benchmark-only dependency): one detector
   instance per scalar feature. River is given its best case: each feature is standardised with the
   training mean and std; each detector's main parameter (ADWIN delta, PageHinkley threshold, KSWIN
@@ -23,7 +25,15 @@ clean lead-in; (b) EuRoC MH01 (if ../shared/data/real is there): profile and tun
 Delay is from fault onset to the first alarm (a miss: none before the fault ends); false alarms
 per hour come from 30 further minutes of clean sim per stream, and are per detector instance
 (ours: one alarm per stream; river: one per feature). Our alarm starts afresh in each recording
-(its state is the last five scores; the 20 s lead-in fills it).
+(its state is the last five scores and the evidence sum; the 20 s lead-in fills it).
+
+The target compares delays "at an equal or lower false-alarm rate", so each case passes or fails
+against the best river instance (detector, feature) whose false alarms per hour on the held-out
+clean stretch of that stream are no more than ours. The best instance at any false-alarm rate is
+reported beside it (the per-detector columns, and a row where it is faster), and a river detection
+that the same instance also raised at that moment of the unchanged clean run (the recordings
+replay rig time from inside the clean stretch; EuRoC's changed stretch is the clean one, changed)
+is marked: that alarm would have come without the change.
 """
 
 from __future__ import annotations
@@ -59,7 +69,7 @@ from gap_monitor.sim import DEFAULT_TOPICS, MSG_TYPES, RigSettings, Scheduler, S
 # sim_record's serializer, so the clean streams are the very bytes a recording would hold.
 from gap_monitor.sim_record import DEFAULT_T0_NS, SimSerializer, record_sim
 
-TITLE = "detection quality: profile + calibrated k-of-n alarm vs river ADWIN / PageHinkley / KSWIN"
+TITLE = "detection quality: profile + calibrated alarm vs river ADWIN / PageHinkley / KSWIN"
 
 FloatArray = npt.NDArray[np.float64]
 NS = 1_000_000_000
@@ -367,6 +377,7 @@ class Outcome:
     pre_onset_alarms: int  # false alarms in the clean lead-in
     first_score: float | None = None  # ours: the score of the first changed sample
     change_score: float | None = None  # ours: the median score over the change
+    also_on_clean: bool = False  # the detecting alarm was raised at that moment of the clean run too
 
 
 @dataclass(frozen=True)
@@ -378,6 +389,7 @@ class Summary:
     feature: str = ""  # river: the candidate feature these outcomes came from
     first_scores: tuple[float, ...] = ()
     change_scores: tuple[float, ...] = ()
+    also_on_clean: int = 0  # detections the instance also raised on the unchanged clean run
 
     @property
     def misses(self) -> int:
@@ -397,7 +409,8 @@ class Summary:
         median = self.median_delay_s
         text = "miss" if median is None else f"{median:.2f}"
         text += f" ({self.misses}/{len(self.delays)} missed"
-        text += f", {self.pre_onset_alarms} early)" if self.pre_onset_alarms else ")"
+        text += f", {self.pre_onset_alarms} early" if self.pre_onset_alarms else ""
+        text += f", {self.also_on_clean} also on clean)" if self.also_on_clean else ")"
         return f"{text} {self.feature}".rstrip()
 
 
@@ -408,6 +421,7 @@ def summarise(outcomes: Sequence[Outcome], feature: str = "") -> Summary:
         feature,
         tuple(o.first_score for o in outcomes if o.first_score is not None),
         tuple(o.change_score for o in outcomes if o.change_score is not None),
+        sum(o.also_on_clean for o in outcomes),
     )
 
 
@@ -598,6 +612,7 @@ class RiverResult:
     clean_alarms: int
     outcomes: tuple[tuple[str, Outcome], ...]  # (case key, outcome) per trial
     seconds: float
+    clean_alarm_times_ns: tuple[int, ...] = ()
 
 
 def run_river_job(job: RiverJob) -> RiverResult:
@@ -608,29 +623,36 @@ def run_river_job(job: RiverJob) -> RiverResult:
     detector, tuning = tune(spec, np.asarray(job.train), job.allowed)
     pending = sorted(range(len(job.trials)), key=lambda i: job.trials[i].times_ns[0])
     branches: dict[int, Any] = {}
-    clean_alarms = 0
+    clean_hits: list[int] = []
     for value, time_ns in zip(job.clean, job.clean_times_ns, strict=True):
         while pending and job.trials[pending[0]].times_ns[0] <= time_ns:
             branches[pending.pop(0)] = copy.deepcopy(detector)
         if math.isnan(value):
             continue
         detector.update(value)
-        clean_alarms += bool(detector.drift_detected)
+        if detector.drift_detected:
+            clean_hits.append(time_ns)
+    # Half the clean stream's sample period: a trial alarm this close to a clean-run alarm is the same.
+    periods = np.diff(job.clean_times_ns)
+    tolerance_ns = float(np.median(periods)) / 2 if periods.size else 0.0
     for index in pending:  # a trial after the clean stretch carries on from its end
         branches[index] = copy.deepcopy(detector)
     outcomes = []
     for index, trial in enumerate(job.trials):
         detector = branches[index]
-        early, delay = 0, None
+        early, delay, also = 0, None, False
         for hit in _feed(detector, np.asarray(trial.values)):
             t = trial.times_ns[hit]
             if t < trial.onset_ns:
                 early += 1
             elif t < trial.end_ns:
                 delay = (t - trial.onset_ns) / NS
+                also = any(abs(t - c) <= tolerance_ns for c in clean_hits)
                 break
-        outcomes.append((trial.case, Outcome(delay, early)))
-    return RiverResult(job, tuning, clean_alarms, tuple(outcomes), time.monotonic() - started)
+        outcomes.append((trial.case, Outcome(delay, early, also_on_clean=delay is not None and also)))
+    return RiverResult(
+        job, tuning, len(clean_hits), tuple(outcomes), time.monotonic() - started, tuple(clean_hits)
+    )
 
 
 def standardiser(train: FloatArray) -> Callable[[FloatArray], tuple[float, ...]]:
@@ -686,6 +708,9 @@ class OurStream:
     dataset: str
     topic: str
     threshold: float
+    instant_threshold: float
+    evidence_reference: float
+    evidence_threshold: float
     train_alarms: int
     clean_alarms: int
     clean_hours: float
@@ -772,6 +797,9 @@ def run(options: BenchOptions) -> BenchResult:
                 data.dataset,
                 data.topic,
                 math.nan if alarm is None else alarm.threshold,
+                math.nan if alarm is None else alarm.instant_threshold,
+                math.nan if alarm is None else alarm.evidence_reference,
+                math.nan if alarm is None else alarm.evidence_threshold,
                 ours_false_alarms(profile, data.topic, data.train),
                 ours_false_alarms(profile, data.topic, data.clean),
                 data.clean.hours,
@@ -840,6 +868,15 @@ def best_river(
     return best
 
 
+def _instance(case: Case, results: Sequence[RiverResult], summary: Summary) -> RiverResult | None:
+    """The river instance behind an any-detector summary (its label is "detector:feature")."""
+    for result in results:
+        label = f"{result.job.detector}:{result.job.feature}"
+        if label == summary.feature and any(key == case.key for key, _ in result.outcomes):
+            return result
+    return None
+
+
 def _result(
     cases: Sequence[Case],
     ours: Mapping[str, Summary],
@@ -849,9 +886,15 @@ def _result(
     with_euroc: bool,
     timing: Mapping[str, float],
 ) -> BenchResult:
+    our_rates = {(o.dataset, o.topic): _rate(o.clean_alarms, o.clean_hours) or 0.0 for o in ours_streams}
+
+    def matched(case: Case) -> Summary | None:
+        """The target's comparison: the best river instance at no more false alarms/h than ours."""
+        return best_river(case, results, max_clean_rate=our_rates[(case.dataset, case.topic)])
+
     rows: list[Row] = []
     for case in cases:
-        mine, theirs = ours[case.key], best_river(case, results)
+        mine, theirs = ours[case.key], matched(case)
         passed = None if theirs is None else mine.rank()[:2] <= theirs.rank()[:2]
         metric = f"delay {case.key} (median; missed {mine.misses}/{len(case.trials)}"
         metric += f" vs {theirs.misses})" if theirs is not None else ")"
@@ -861,10 +904,22 @@ def _result(
                 mine.median_delay_s,
                 None if theirs is None else theirs.median_delay_s,
                 "s",
-                "<= best river, misses too",
+                "<= best river at FA/h <= ours",
                 passed,
             )
         )
+        # The other view: river at any false-alarm rate, shown where it is ahead (no pass/fail:
+        # the target asks for equal or lower false-alarm rates).
+        anywhere = best_river(case, results)
+        if anywhere is not None and anywhere.rank()[:2] < mine.rank()[:2]:
+            rows.append(
+                Row(
+                    f"  same vs best river at any FA/h ({anywhere.feature}; notes)",
+                    mine.median_delay_s,
+                    anywhere.median_delay_s,
+                    "s",
+                )
+            )
     our_misses = sum(ours[c.key].misses for c in cases)
     river_misses = {
         d: sum(s.misses for c in cases if (s := best_river(c, results, d)) is not None) for d in DETECTORS
@@ -936,36 +991,47 @@ def _result(
         )
     )
 
-    our_rates = {(o.dataset, o.topic): _rate(o.clean_alarms, o.clean_hours) or 0.0 for o in ours_streams}
-
-    def matched(case: Case) -> str:
-        best = best_river(case, results, max_clean_rate=our_rates[(case.dataset, case.topic)])
-        return best.cell() if best is not None else "none"
-
     delay_table = Table(
         "Delay per case: median s from onset to first alarm (missed of trials; alarms in the clean "
-        "lead-in); river: the best candidate feature per detector; last column: the best river "
-        "instance with no more false alarms/h than ours on the clean stretch",
+        "lead-in; detections the same instance also raised at that moment of the unchanged clean "
+        "run); river: the best candidate feature per detector, at any false-alarm rate; last column "
+        "(the target's comparison): the best river instance with no more false alarms/h than ours "
+        "on the clean stretch",
         ("case", "ours", *DETECTORS, "river at FA <= ours"),
         tuple(
             (
                 case.key,
                 ours[case.key].cell(),
                 *((s.cell() if (s := best_river(case, results, d)) else "-") for d in DETECTORS),
-                matched(case),
+                fair.cell() if (fair := matched(case)) is not None else "none",
             )
             for case in cases
         ),
     )
     ours_table = Table(
-        "Ours: calibrated alarm per stream (3 of 5 scores above the threshold; target "
-        f"{TARGET_FA_PER_HOUR:g} false alarm/h)",
-        ("dataset", "stream", "threshold", "train alarms", "clean alarms", "clean h", "FA/h"),
+        "Ours: calibrated alarm per stream (threshold: 3 of 5 scores above it fire; instant: one "
+        "score above it fires; evidence: the sum of score - reference, floored at 0, above it fires; "
+        f"target {TARGET_FA_PER_HOUR:g} false alarm/h)",
+        (
+            "dataset",
+            "stream",
+            "threshold",
+            "instant",
+            "evidence ref",
+            "evidence",
+            "train alarms",
+            "clean alarms",
+            "clean h",
+            "FA/h",
+        ),
         tuple(
             (
                 o.dataset,
                 o.topic,
                 format_number(o.threshold),
+                format_number(o.instant_threshold),
+                format_number(o.evidence_reference),
+                format_number(o.evidence_threshold),
                 str(o.train_alarms),
                 str(o.clean_alarms),
                 format_number(o.clean_hours),
@@ -1066,8 +1132,9 @@ def _findings(
     results: Sequence[RiverResult],
     profiles: Mapping[str, Profile],
 ) -> list[str]:
-    """One note per case where river beat us: the detector and feature, and our first score
-    against our threshold (how much of the delay is the 3-of-5 persistence)."""
+    """One note per case where river beat us at any false-alarm rate: the detector and feature, its
+    false alarms, and our first score against our threshold (how much of the delay is the 3-of-5
+    persistence)."""
     lines = []
     for case in cases:
         theirs = best_river(case, results)
@@ -1075,6 +1142,15 @@ def _findings(
         if theirs is None or not theirs.rank()[:2] < mine.rank()[:2]:
             continue
         line = f"river ahead on {case.key}: {theirs.cell()} vs ours {mine.cell()}"
+        instance = _instance(case, results, theirs)
+        if instance is not None:
+            rate = format_number(_rate(instance.clean_alarms, instance.job.clean_hours))
+            line += (
+                f"; that instance raised {instance.clean_alarms} false alarm(s) in "
+                f"{format_number(instance.job.clean_hours * 3600)} s of clean stretch ({rate}/h)"
+            )
+            if theirs.also_on_clean:
+                line += f", {theirs.also_on_clean} of them at the moment of its detection here"
         alarm = profiles[case.dataset].stream(case.topic).alarm
         if alarm is not None and mine.first_scores and mine.change_scores:
             first = format_number(statistics.median(mine.first_scores))
@@ -1082,7 +1158,9 @@ def _findings(
             line += (
                 f"; our scores: {first} on the first changed sample, {during} median over the "
                 f"change (threshold {format_number(alarm.threshold)}, {alarm.fire_k} of "
-                f"{alarm.fire_n} above it to fire)"
+                f"{alarm.fire_n} above it to fire; instant {format_number(alarm.instant_threshold)}; "
+                f"evidence {format_number(alarm.evidence_threshold)} over reference "
+                f"{format_number(alarm.evidence_reference)})"
             )
         lines.append(line)
     return lines

@@ -361,9 +361,17 @@ def describe_alarm(stream: StreamProfile) -> str:
     alarm = stream.alarm
     if alarm is None:
         return "no calibrated alarm (too little data, or a merged profile)"
+    parts = [f"{alarm.fire_k} of {alarm.fire_n} scores > {format_value(alarm.threshold)}"]
+    if alarm.instant_threshold > 0:
+        parts.append(f"one score > {format_value(alarm.instant_threshold)}")
+    if alarm.evidence_threshold > 0:
+        parts.append(
+            f"the running sum of score - {format_value(alarm.evidence_reference)} > "
+            f"{format_value(alarm.evidence_threshold)}"
+        )
+    rules = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
     return (
-        f"alarm when {alarm.fire_k} of {alarm.fire_n} scores > {format_value(alarm.threshold)}, "
-        f"clears after {alarm.clear_n} < {format_value(alarm.clear_threshold)} "
+        f"alarm when {rules}, clears after {alarm.clear_n} < {format_value(alarm.clear_threshold)} "
         f"(scored at {alarm.frame_rate_hz:g} Hz, {alarm.target_false_alarms_per_hour:g} false alarm/h)"
     )
 

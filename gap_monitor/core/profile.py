@@ -150,9 +150,11 @@ class AlarmCalibration:
     """Sequential alarm settings for one stream, scores being -log10(p).
 
     Fires when ``fire_k`` of the last ``fire_n`` scores exceed ``threshold``, or at once on a single
-    score above ``instant_threshold`` (evidence too strong to wait for; 0: no such rule); once fired
-    it clears (and re-arms) after ``clear_n`` consecutive scores below ``clear_threshold``. The
-    remaining fields record how the thresholds were chosen.
+    score above ``instant_threshold`` (evidence too strong to wait for; 0: no such rule), or when the
+    accumulated evidence S_t = max(0, S_t-1 + score_t - ``evidence_reference``) exceeds
+    ``evidence_threshold`` (a CUSUM over the scores; 0: no such rule); once fired it clears (and
+    re-arms) after ``clear_n`` consecutive scores below ``clear_threshold``. The remaining fields
+    record how the thresholds were chosen.
     """
 
     threshold: float
@@ -165,9 +167,15 @@ class AlarmCalibration:
     held_out_samples: int = 0
     method: str = ""
     instant_threshold: float = 0.0
+    evidence_reference: float = 0.0
+    evidence_threshold: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
+        if not math.isfinite(self.evidence_reference) or self.evidence_reference < 0:
+            problems.append(f"evidence_reference={self.evidence_reference!r}: must be a finite score >= 0")
+        if not math.isfinite(self.evidence_threshold) or self.evidence_threshold < 0:
+            problems.append(f"evidence_threshold={self.evidence_threshold!r}: must be a finite sum >= 0")
         if not math.isfinite(self.instant_threshold) or self.instant_threshold < 0:
             problems.append(f"instant_threshold={self.instant_threshold!r}: must be a finite score >= 0")
         if not math.isfinite(self.threshold) or self.threshold <= 0:
@@ -722,6 +730,8 @@ def _stream_to_dict(stream: StreamProfile) -> dict[str, Any]:
             "held_out_samples": int(alarm.held_out_samples),
             "method": alarm.method,
             "instant_threshold": float(alarm.instant_threshold),
+            "evidence_reference": float(alarm.evidence_reference),
+            "evidence_threshold": float(alarm.evidence_threshold),
         },
     }
 
@@ -886,6 +896,13 @@ def _stream_from_reader(reader: _Reader) -> StreamProfile:
                 # Absent in profiles written before the rule existed: no instant rule.
                 instant_threshold=alarm_reader.number("instant_threshold")
                 if "instant_threshold" in alarm_reader.data
+                else 0.0,
+                # Likewise for the evidence (CUSUM) rule: absent, the alarm is k-of-n + instant.
+                evidence_reference=alarm_reader.number("evidence_reference")
+                if "evidence_reference" in alarm_reader.data
+                else 0.0,
+                evidence_threshold=alarm_reader.number("evidence_threshold")
+                if "evidence_threshold" in alarm_reader.data
                 else 0.0,
             )
         except ValueError as exc:
