@@ -11,13 +11,22 @@ camera frames) on its own, so cycling a 30-frame pool does not flatter lz4/zstd.
 Two phases per compression (none, lz4, zstd):
 
 1. Simulated clock (write speed). A RingBuffer holds pre_s + post_s + 1 s; the writer's clock is
-   simulated, so the post window elapses instantly: trigger at T0, push the post window (polling
-   every 100 ms of stamp time), then the poll that closes the window starts the write. Write time =
-   that poll until `flush()` returns (folder written, fsynced, renamed). MB/s = payload bytes / write
-   time. The baseline writes the same payload bytes (the ring's window, in order) sequentially to
-   one new file in the same folder, 1 MB buffered, then fsync of file and folder. The uncompressed
-   snapshot (the judged one) runs `--rounds` times, each bracketed by raw writes (raw, none, raw,
-   none, raw: this disk's speed drifts between writes); medians are compared.
+   simulated, so the post window elapses instantly: trigger at T0 (the writer starts streaming the
+   pre-window), push the post window (polling every 100 ms of stamp time), the poll at T0 + post_s
+   closes it. Write time = trigger until `flush()` returns (folder written, fsynced, renamed).
+   MB/s = payload bytes / write time. The baseline writes the same payload bytes (the ring's
+   window, in order) sequentially to one new file in the same folder, 1 MB buffered, then fsync
+   of file and folder, in two disciplines: 'write-behind' (judged), the writer's own (every
+   WRITE_BEHIND_BYTES the new range is handed to the disk and older ranges leave the page cache),
+   so the ratio is what MCAP framing, CRCs and Python cost; and 'plain' (everything, then one
+   fsync), reported beside it. The uncompressed snapshot (the judged one) runs max(3, `--rounds`)
+   times, each bracketed by both raw writes (raw, none, raw, none, ...: this disk's speed drifts
+   between writes); medians are compared and the spread is printed. One more uncompressed write
+   without chunk CRCs (a private switch of the writer, not a setting) shows what they cost.
+   On a VM whose free memory goes back to the host (virtio-balloon free page reporting), every
+   fresh page-cache page costs a host fault, so a plain write of 1.5 GB runs anywhere from ~0.3
+   to ~2 GB/s depending on how long ago the previous write freed its pages; write-behind
+   recycles a few ranges of pages and does not depend on it.
 2. Real time (latency and stalls). The ring holds pre_s + 1 s, pre-filled instantly; then a loop
    pushes the suite at its real rates, as the node's callbacks would (receipt time = now; a
    message whose time has passed by a whole period is dropped, as a driver drops frames), polls
@@ -51,8 +60,9 @@ import numpy.typing as npt
 from bench import BenchOptions
 from bench.machine import load
 from bench.report import BenchResult, Row, Table, at_most, format_number, ratio
+from gap_monitor.core import snapshot as snapshot_module
 from gap_monitor.core.ring_buffer import RingBuffer
-from gap_monitor.core.snapshot import COMPRESSIONS, SnapshotSettings, SnapshotWriter
+from gap_monitor.core.snapshot import COMPRESSIONS, WRITE_BEHIND_BYTES, SnapshotSettings, SnapshotWriter
 from gap_monitor.scenario import Scenario
 from gap_monitor.sim import (
     DEFAULT_TOPICS,
@@ -79,8 +89,11 @@ TAIL_S = 0.3  # real-time phase: pushes after the folder appeared
 LIVE_TIMEOUT_S = 90.0
 WRITE_TIMEOUT_S = 120.0
 RAW_CHUNK_BUFFER = 1024 * 1024  # the snapshot writer's own file buffer
+RAW_DISCIPLINES = ("write-behind", "plain")  # the first is the judged baseline
 UNCOMPRESSED_MIN_RATIO = 0.8
 LATENCY_MARGIN_S = 1.0
+MIN_ROUNDS = 3  # uncompressed writes, each followed by both raw writes
+NO_CRC = "none without chunk CRCs"
 POOL_S = 1.0  # one second of distinct messages per stream
 REFERENCE_WIDTH = 640
 
@@ -238,19 +251,45 @@ def fill(ring: RingBuffer, pool: MessagePool, start_ns: int, end_ns: int) -> tup
     return count, size
 
 
-def raw_write(folder: Path, chunks: Iterable[bytes]) -> tuple[float, int]:
+def _mb_s(raw: tuple[float, int]) -> float:
+    seconds, size = raw
+    return size / MB / seconds
+
+
+def _drop(fd: int, offset: int, length: int) -> None:
+    if length > 0 and hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
+
+def raw_write(folder: Path, chunks: Iterable[bytes], discipline: str = "plain") -> tuple[float, int]:
     """Write `chunks` in order to one new file in `folder` (1 MB buffer), fsync it and the
-    folder, delete it; (seconds, bytes)."""
+    folder, delete it; (seconds, bytes). `discipline` (one of RAW_DISCIPLINES):
+
+    - 'plain': write everything, then one fsync;
+    - 'write-behind': what the snapshot writer does with its file, without MCAP: every
+      WRITE_BEHIND_BYTES the new range is handed to the disk and the ranges before it leave
+      the page cache (POSIX_FADV_DONTNEED), then fsync and drop at the end."""
+    if discipline not in RAW_DISCIPLINES:
+        raise ValueError(f"discipline: {discipline!r}: one of {', '.join(RAW_DISCIPLINES)}")
+    behind = discipline == "write-behind"
     path = folder / f"raw-baseline-{os.getpid()}.bin"
     path.unlink(missing_ok=True)
-    size = 0
+    size = done = 0
     t0 = time.perf_counter()
     with path.open("xb", buffering=RAW_CHUNK_BUFFER) as f:
+        fd = f.fileno()
         for chunk in chunks:
             f.write(chunk)
             size += len(chunk)
+            if behind and size - done >= WRITE_BEHIND_BYTES:
+                f.flush()
+                _drop(fd, done, size - done)
+                _drop(fd, 0, done)
+                done = size
         f.flush()
-        os.fsync(f.fileno())
+        os.fsync(fd)
+        if behind:
+            _drop(fd, 0, size)
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -304,14 +343,19 @@ class SimulatedWrite:
         return self.payload_bytes / MB / self.write_s
 
 
+def snapshot_payload(pool: MessagePool, t0_ns: int) -> list[bytes]:
+    """The messages a snapshot triggered at `t0_ns` holds (pre_s before to post_s after, as
+    `simulated_write` pushes them), in order: what the raw baseline writes."""
+    pre_ns, post_ns = round(PRE_S * NS), round(POST_S * NS)
+    ring = make_ring(PRE_S + POST_S + 1.0, pool.bytes_per_s())
+    fill(ring, pool, t0_ns - pre_ns, t0_ns + post_ns + 1)
+    return [m.data for m in ring.window(t0_ns - pre_ns, t0_ns + post_ns, include_latched=False)]
+
+
 def simulated_write(
-    compression: str, pool: MessagePool, folder: Path, raw_before: bool = False, raw_after: bool = False
-) -> tuple[SimulatedWrite, list[tuple[float, int]]]:
-    """Phase 1 for one compression; also raw writes of the same payload right after the snapshot's
-    write (the payload is only known once the post window is filled, and the writer streams from
-    the trigger on): [(seconds, bytes), ...]."""
-    raws: list[tuple[float, int]] = []
-    t0_ns = (time.time_ns() // NS) * NS
+    compression: str, pool: MessagePool, folder: Path, t0_ns: int
+) -> tuple[SimulatedWrite, list[bytes]]:
+    """Phase 1 for one compression, triggered at `t0_ns`; also the payload written, in order."""
     pre_ns, post_ns = round(PRE_S * NS), round(POST_S * NS)
     ring = make_ring(PRE_S + POST_S + 1.0, pool.bytes_per_s())
     fill(ring, pool, t0_ns - pre_ns - NS, t0_ns + 1)
@@ -341,8 +385,6 @@ def simulated_write(
         write_s = time.perf_counter() - begin
         window = ring.window(t0_ns - pre_ns, end, include_latched=False)
         payload = sum(len(m.data) for m in window)
-        if raw_before:
-            raws.append(raw_write(folder, (m.data for m in window)))
         status = writer.status()
         path = status.last_path
         result = SimulatedWrite(
@@ -356,9 +398,7 @@ def simulated_write(
         )
         if path is not None:
             shutil.rmtree(path, ignore_errors=True)
-        if raw_after:
-            raws.append(raw_write(folder, (m.data for m in window)))
-        return result, raws
+        return result, [m.data for m in window]
     finally:
         writer.close(now_ns=now[0])
 
@@ -572,19 +612,44 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> BenchResult:
     )
 
     simulated: list[SimulatedWrite] = []
-    raws: list[tuple[float, int]] = []
-    # The judged (uncompressed) write runs `rounds` times, each bracketed by the raw baseline
-    # (raw, none, raw, none, raw ...): this disk's speed drifts from one write to the next.
-    plan = [("none", i == 0, True) for i in range(max(1, options.rounds))]
-    plan += [(c, False, False) for c in COMPRESSIONS if c != "none"]
-    for compression, before, after in plan:
-        result, bracket = simulated_write(compression, pool, folder, raw_before=before, raw_after=after)
+    raws: dict[str, list[tuple[float, int]]] = {d: [] for d in RAW_DISCIPLINES}
+    # Every write has the same trigger time, so the same payload.
+    t0_ns = (time.time_ns() // NS) * NS
+    payload = snapshot_payload(pool, t0_ns)
+
+    def raw_slot(slot: int) -> str:
+        # Both raw disciplines, in alternating order (the one after a write may find the page
+        # cache in another state).
+        order = RAW_DISCIPLINES if slot % 2 == 0 else RAW_DISCIPLINES[::-1]
+        for discipline in order:
+            raws[discipline].append(raw_write(folder, payload, discipline))
+        return "; ".join(f"raw {d} {_mb_s(raws[d][-1]):.0f} MB/s" for d in RAW_DISCIPLINES)
+
+    # The judged (uncompressed) write runs `rounds` (>= 3) times, each bracketed by the raw
+    # baselines (raw, none, raw, none, raw, ...): this disk's speed drifts between writes.
+    rounds = max(MIN_ROUNDS, options.rounds)
+    say(f"raw before the first write: {raw_slot(0)}")
+    for i in range(rounds):
+        result, written = simulated_write("none", pool, folder, t0_ns)
+        if written != payload:
+            raise BenchError("the snapshot's payload differs from the raw baseline's")
         simulated.append(result)
-        raws += bracket
-        say(
-            f"{compression} (simulated clock): {result.write_s:.2f} s, {result.mb_per_s:.0f} MB/s"
-            + "".join(f"; raw {size / MB / seconds:.0f} MB/s" for seconds, size in bracket)
-        )
+        say(f"none (simulated clock) {i + 1}/{rounds}: {result.write_s:.2f} s, {result.mb_per_s:.0f} MB/s")
+        say(f"raw after it: {raw_slot(i + 1)}")
+    for compression in COMPRESSIONS:
+        if compression != "none":
+            result, _ = simulated_write(compression, pool, folder, t0_ns)
+            simulated.append(result)
+            say(f"{compression} (simulated clock): {result.write_s:.2f} s, {result.mb_per_s:.0f} MB/s")
+    # What the chunk CRCs cost (not a shipped setting): one uncompressed write without them.
+    snapshot_module._CHUNK_CRCS = False
+    try:
+        result, _ = simulated_write("none", pool, folder, t0_ns)
+    finally:
+        snapshot_module._CHUNK_CRCS = True
+    result.compression = NO_CRC
+    simulated.append(result)
+    say(f"{NO_CRC} (simulated clock): {result.write_s:.2f} s, {result.mb_per_s:.0f} MB/s")
 
     lives: list[LiveWrite] = []
     for compression in COMPRESSIONS:
@@ -616,16 +681,17 @@ def _stats_cells(w: WindowStats | None) -> tuple[str, ...]:
 
 def _result(
     simulated: Sequence[SimulatedWrite],
-    raws: Sequence[tuple[float, int]],
+    raws: Mapping[str, Sequence[tuple[float, int]]],
     lives: Sequence[LiveWrite],
     baseline: WindowStats,
     rate: float,
 ) -> BenchResult:
-    raw_mb_s = [size / MB / seconds for seconds, size in raws]
-    raw = statistics.median(raw_mb_s)
+    raw_mb_s = {d: [_mb_s(r) for r in raws.get(d, ())] for d in RAW_DISCIPLINES}
+    judged_raw = RAW_DISCIPLINES[0]
+    raw = statistics.median(raw_mb_s[judged_raw]) if raw_mb_s[judged_raw] else None
     latency_limit = POST_S + LATENCY_MARGIN_S
     rows: list[Row] = []
-    for compression in COMPRESSIONS:
+    for compression in (*COMPRESSIONS, NO_CRC):
         runs = [s.mb_per_s for s in simulated if s.compression == compression]
         if not runs:
             continue
@@ -639,10 +705,21 @@ def _result(
                 speed,
                 raw,
                 "MB/s",
-                target=f">= {UNCOMPRESSED_MIN_RATIO:g}x raw" if judged else "",
+                target=f">= {UNCOMPRESSED_MIN_RATIO:g}x raw {judged_raw}" if judged else "",
                 passed=(r is not None and r >= UNCOMPRESSED_MIN_RATIO) if judged else None,
             )
         )
+        if judged:
+            for other in RAW_DISCIPLINES[1:]:
+                if raw_mb_s[other]:
+                    rows.append(
+                        Row(
+                            f"write speed none against raw {other} write",
+                            speed,
+                            statistics.median(raw_mb_s[other]),
+                            "MB/s",
+                        )
+                    )
     for lw in lives:
         rows.append(
             Row(
@@ -702,11 +779,17 @@ def _result(
         f"suite: camera {CAMERA_SIZE[0]}x{CAMERA_SIZE[1]} rgb8 + depth {DEPTH_SIZE[0]}x{DEPTH_SIZE[1]} "
         f"16UC1 @ 30 Hz, IMU 400 Hz, joints 500 Hz, wrench 1 kHz = {rate / MB:.1f} MB/s of CDR; "
         f"snapshot pre {PRE_S:g} s + post {POST_S:g} s",
-        "write speed: payload MB / (poll that closes the post window -> folder written, fsynced and "
-        "renamed), the writer's clock simulated so the post window elapses instantly (its latency is "
-        "post_s + write time); raw: the same payload bytes written sequentially to one file in the same "
-        "folder + fsync, before the first and after every uncompressed snapshot "
-        f"({', '.join(f'{r:.0f}' for r in raw_mb_s)} MB/s; median shown)",
+        "write speed: payload MB / (trigger -> folder written, fsynced and renamed), the writer's clock "
+        "simulated so the post window is pushed at once (the writer streams from the trigger on; its "
+        "latency is post_s + write time); "
+        f"uncompressed runs: {_spread([s.mb_per_s for s in simulated if s.compression == 'none'])}",
+        "raw: the same payload bytes written sequentially (1 MB buffer) to one file in the same folder, "
+        "then fsync of file and folder, before the first and after every uncompressed snapshot, both "
+        f"disciplines each time: write-behind (judged: the writer's own I/O discipline, every "
+        f"{WRITE_BEHIND_BYTES // 2**20} MiB the new range handed to the disk and the older ones dropped "
+        "from the page cache, POSIX_FADV_DONTNEED) "
+        f"{_spread(raw_mb_s['write-behind'])}; plain (everything, then one fsync) "
+        f"{_spread(raw_mb_s['plain'])}",
         "real time: the suite pushed into the ring at its rates from one thread (the node's callbacks), "
         "the writer polled at 10 Hz from it; latency = trigger -> final folder exists; 'writing' = post "
         "window closed -> folder exists; a message a whole period overdue is dropped; the no-snapshot "
@@ -763,6 +846,16 @@ def _result(
             "latency_limit_s": latency_limit,
             "target_ratio_uncompressed": UNCOMPRESSED_MIN_RATIO,
         },
+    )
+
+
+def _spread(values: Sequence[float]) -> str:
+    """'median M (min a, max b; n runs) MB/s' of some MB/s figures."""
+    if not values:
+        return "none measured"
+    return (
+        f"median {statistics.median(values):.0f} MB/s (min {min(values):.0f}, max {max(values):.0f}; "
+        f"{len(values)} runs: {', '.join(f'{v:.0f}' for v in values)})"
     )
 
 

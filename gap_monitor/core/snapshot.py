@@ -31,9 +31,10 @@ of the ring buffer's budget.
 
 Files are streamed on one background thread into `<name>.tmp-XXXXXXXX/`: messages are written
 in log-time order once they are `_HOLDBACK_NS` older than the poll that collected them, and
-fsynced every `_SYNC_BYTES`, so little is left to write when the post window ends. A message that
-still arrives older than what was streamed (or a latched message replaced, or a window cut short)
-makes the writer rewrite the MCAP sorted at the end, so messages are always in log-time order.
+handed to the disk every `WRITE_BEHIND_BYTES` (then dropped from the page cache), so little is
+left to write when the post window ends. A message that still arrives older than what was
+streamed (or a latched message replaced, or a window cut short) makes the writer rewrite the
+MCAP sorted at the end, so messages are always in log-time order.
 At the end the files are fsynced (files and folder), then the folder is renamed to `<name>/`, so
 a folder without the `.tmp-` suffix is always complete; temporary leftovers (from a crash or
 SIGKILL) are removed when a writer starts. Quotas are checked when a snapshot starts, against
@@ -53,9 +54,11 @@ import os
 import queue
 import re
 import shutil
+import struct
 import tempfile
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -65,7 +68,20 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
-from mcap.writer import CompressionType, Writer
+from mcap.data_stream import RecordBuilder
+from mcap.records import (
+    Channel,
+    ChunkIndex,
+    DataEnd,
+    Footer,
+    Header,
+    MessageIndex,
+    Metadata,
+    MetadataIndex,
+    Schema,
+    Statistics,
+    SummaryOffset,
+)
 
 from gap_monitor import __version__
 from gap_monitor.core.msgdefs import (
@@ -79,6 +95,7 @@ from gap_monitor.core.ring_buffer import BufferedMessage, RingBuffer, TopicInfo
 __all__ = [
     "COMPRESSIONS",
     "ON_QUOTA",
+    "WRITE_BEHIND_BYTES",
     "OutputDirError",
     "SnapshotSettings",
     "SnapshotStatus",
@@ -99,7 +116,16 @@ _TMP_RE = re.compile(r"^\d{8}T\d{6}Z_[a-z0-9_]+\.tmp-[A-Za-z0-9_]+$")
 _HOUR_NS = 3600 * 10**9
 _CLOCK_JUMP_NS = 10**9
 _CHUNK_BYTES = 4 * 1024 * 1024
-_SYNC_BYTES = 64 * 1024 * 1024  # fsync while streaming, so the final fsync stays small
+# While streaming, every WRITE_BEHIND_BYTES the file's new pages are handed to the disk and those
+# already on it leave the page cache (see `_McapFile.write_behind`).
+WRITE_BEHIND_BYTES = 32 * 1024 * 1024
+# zstd level 1 compresses these streams about as well as the default 3 (CDR images: 1.48 vs
+# 1.50) at twice the speed, which keeps a 100 MB/s suite within the post window on one core.
+_ZSTD_LEVEL = 1
+# Chunk CRCs let readers detect a corrupted chunk. They are most of what an uncompressed snapshot
+# costs beyond the write itself (zlib's CRC-32 runs at ~6 GB/s on one core); the benchmark turns
+# them off once to show that cost. rosbag2's 'zstd_fast' preset leaves them out.
+_CHUNK_CRCS = True
 # Messages are streamed only once they are this much older than the poll that collected them:
 # callbacks stamp before they push, so a late push of an earlier stamp stays in order. Anything
 # that still arrives out of order makes the writer rewrite the file sorted at the end.
@@ -107,11 +133,7 @@ _HOLDBACK_NS = 200 * 1_000_000
 _OVERHEAD_BYTES = 64 * 1024
 _WRITE_BUFFER_BYTES = 1024 * 1024
 _COMPRESSION_MODULE = {"lz4": "lz4.frame", "zstd": "zstandard"}
-_COMPRESSION_TYPE = {
-    "none": CompressionType.NONE,
-    "lz4": CompressionType.LZ4,
-    "zstd": CompressionType.ZSTD,
-}
+_FADVISE = hasattr(os, "posix_fadvise")
 
 
 class OutputDirError(OSError):
@@ -744,6 +766,228 @@ def _order(m: BufferedMessage) -> tuple[int, int]:
     return (m.log_time_ns, m.seq)
 
 
+_MAGIC = b"\x89MCAP0\r\n"
+_OP_MESSAGE = 0x05
+_OP_CHUNK = 0x06
+_OP_SCHEMA, _OP_CHANNEL, _OP_STATISTICS = 0x03, 0x04, 0x0B
+_OP_CHUNK_INDEX, _OP_METADATA_INDEX, _OP_FOOTER = 0x08, 0x0D, 0x02
+# opcode, record length, channel id, sequence, log time, publish time
+_MESSAGE_HEAD = struct.Struct("<BQHIQQ")
+# opcode, record length, message start and end time, uncompressed size and CRC
+_CHUNK_HEAD = struct.Struct("<BQQQQI")
+
+
+def _compressor(compression: str) -> Callable[[bytes], bytes] | None:
+    if compression == "lz4":
+        frame: Any = importlib.import_module("lz4.frame")  # untyped
+        return frame.compress  # type: ignore[no-any-return]
+    if compression == "zstd":
+        zstandard: Any = importlib.import_module("zstandard")
+        return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress  # type: ignore[no-any-return]
+    return None
+
+
+def _record(record: Any) -> bytes:
+    builder = RecordBuilder()
+    record.write(builder)
+    return bytes(builder.end())
+
+
+class _McapStream:
+    """A chunked, indexed MCAP written to `out` as messages come, the layout of mcap's `Writer`
+    (schemas and channels in the first chunk that follows them, a message index after each chunk,
+    summary with schemas, channels, statistics, chunk and metadata indexes, summary offsets, CRCs
+    of chunks and summary; no data-section CRC, as mcap's default).
+
+    Why not mcap's `Writer`: it copies every message into the chunk and then the chunk into the
+    record before writing, and its zstd is level 3 only. Here an uncompressed chunk is written
+    from the messages' own buffers (its CRC computed over them first, as it precedes them), and
+    compressed chunks use one compressor at `_ZSTD_LEVEL`. Records other than chunks and
+    messages are serialized by mcap's own classes."""
+
+    def __init__(self, out: IO[bytes], compression: str, chunk_bytes: int | None = None) -> None:
+        self._out = out
+        self._compression = "" if compression == "none" else compression
+        self._compress = _compressor(compression)
+        self._chunk_bytes = _CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+        self.position = 0  # bytes written to `out`
+        self._schemas: list[Schema] = []
+        self._channels: list[Channel] = []
+        self._chunk_indexes: list[Any] = []
+        self._metadata_indexes: list[Any] = []
+        self._counts: dict[int, int] = {}
+        self._message_count = 0
+        self._start_ns = 0
+        self._end_ns = 0
+        # The chunk being built: its records (references to the messages' bytes), their size,
+        # its time range and per-channel (log time, offset) index.
+        self._pieces: list[bytes] = []
+        self._size = 0
+        self._chunk_messages = 0
+        self._chunk_start = 0
+        self._chunk_end = 0
+        self._index: dict[int, list[tuple[int, int]]] = {}
+
+    def start(self, profile: str, library: str) -> None:
+        self._write(_MAGIC)
+        self._write(_record(Header(profile=profile, library=library)))
+
+    def register_schema(self, name: str, encoding: str, data: bytes) -> int:
+        schema = Schema(id=len(self._schemas) + 1, data=data, encoding=encoding, name=name)
+        self._schemas.append(schema)
+        self._add_record(_record(schema))
+        return int(schema.id)
+
+    def register_channel(
+        self, topic: str, message_encoding: str, schema_id: int, metadata: dict[str, str]
+    ) -> int:
+        channel = Channel(
+            id=len(self._channels) + 1,
+            topic=topic,
+            message_encoding=message_encoding,
+            schema_id=schema_id,
+            metadata=metadata,
+        )
+        self._channels.append(channel)
+        self._counts[channel.id] = 0
+        self._add_record(_record(channel))
+        return int(channel.id)
+
+    def add_message(
+        self, channel_id: int, log_time: int, data: bytes, publish_time: int, sequence: int
+    ) -> None:
+        if self._chunk_messages == 0:
+            self._chunk_start = self._chunk_end = log_time
+        elif log_time < self._chunk_start:
+            self._chunk_start = log_time
+        elif log_time > self._chunk_end:
+            self._chunk_end = log_time
+        index = self._index.get(channel_id)
+        if index is None:
+            index = self._index[channel_id] = []
+        index.append((log_time, self._size))
+        self._pieces.append(
+            _MESSAGE_HEAD.pack(_OP_MESSAGE, 22 + len(data), channel_id, sequence, log_time, publish_time)
+        )
+        self._pieces.append(data)
+        self._size += _MESSAGE_HEAD.size + len(data)
+        self._chunk_messages += 1
+        self._counts[channel_id] += 1
+        if self._message_count == 0:
+            self._start_ns = self._end_ns = log_time
+        else:
+            self._start_ns = min(self._start_ns, log_time)
+            self._end_ns = max(self._end_ns, log_time)
+        self._message_count += 1
+        if self._size > self._chunk_bytes:
+            self._end_chunk()
+
+    def add_metadata(self, name: str, data: dict[str, str]) -> None:
+        self._end_chunk()
+        record = _record(Metadata(name=name, metadata=data))
+        self._metadata_indexes.append(MetadataIndex(offset=self.position, length=len(record), name=name))
+        self._write(record)
+
+    def finish(self) -> None:
+        """Write the last chunk, the data end, the summary and the footer (`out` stays open)."""
+        self._end_chunk()
+        self._write(_record(DataEnd(data_section_crc=0)))
+        summary_start = self.position
+        statistics = Statistics(
+            attachment_count=0,
+            channel_count=len(self._channels),
+            channel_message_counts=dict(self._counts),
+            chunk_count=len(self._chunk_indexes),
+            message_count=self._message_count,
+            metadata_count=len(self._metadata_indexes),
+            message_start_time=self._start_ns,
+            message_end_time=self._end_ns,
+            schema_count=len(self._schemas),
+        )
+        groups: list[tuple[int, list[Any]]] = [
+            (_OP_SCHEMA, list(self._schemas)),
+            (_OP_CHANNEL, list(self._channels)),
+            (_OP_STATISTICS, [statistics]),
+            (_OP_CHUNK_INDEX, self._chunk_indexes),
+            (_OP_METADATA_INDEX, self._metadata_indexes),
+        ]
+        summary = bytearray()
+        offsets = []
+        for opcode, records in groups:
+            if records:
+                start = len(summary)
+                for record in records:
+                    summary += _record(record)
+                offsets.append(SummaryOffset(opcode, summary_start + start, len(summary) - start))
+        summary_offset_start = summary_start + len(summary)
+        for offset in offsets:
+            summary += _record(offset)
+        footer_head = struct.pack("<BQQQ", _OP_FOOTER, 20, summary_start, summary_offset_start)
+        crc = zlib.crc32(footer_head, zlib.crc32(summary))
+        self._write(bytes(summary))
+        self._write(
+            _record(
+                Footer(
+                    summary_start=summary_start, summary_offset_start=summary_offset_start, summary_crc=crc
+                )
+            )
+        )
+        self._write(_MAGIC)
+
+    def _write(self, data: bytes) -> None:
+        self._out.write(data)
+        self.position += len(data)
+
+    def _add_record(self, record: bytes) -> None:
+        self._pieces.append(record)
+        self._size += len(record)
+
+    def _end_chunk(self) -> None:
+        if self._chunk_messages == 0:
+            return  # schemas and channels wait for the next chunk (the summary repeats them)
+        pieces, size = self._pieces, self._size
+        crc = 0  # 0: not computed
+        if self._compress is None:
+            if _CHUNK_CRCS:
+                for piece in pieces:
+                    crc = zlib.crc32(piece, crc)
+            body = pieces
+            body_size = size
+        else:
+            raw = b"".join(pieces)
+            if _CHUNK_CRCS:
+                crc = zlib.crc32(raw)
+            body = [self._compress(raw)]
+            body_size = len(body[0])
+        name = self._compression.encode()
+        length = 8 + 8 + 8 + 4 + 4 + len(name) + 8 + body_size
+        chunk_start = self.position
+        head = _CHUNK_HEAD.pack(_OP_CHUNK, length, self._chunk_start, self._chunk_end, size, crc)
+        self._write(head + struct.pack("<I", len(name)) + name + struct.pack("<Q", body_size))
+        for piece in body:
+            self._write(piece)
+        chunk_length = self.position - chunk_start
+        index_start = self.position
+        index_offsets = {}
+        for channel_id, records in self._index.items():
+            index_offsets[channel_id] = self.position
+            self._write(_record(MessageIndex(channel_id=channel_id, records=records)))
+        self._chunk_indexes.append(
+            ChunkIndex(
+                message_start_time=self._chunk_start,
+                message_end_time=self._chunk_end,
+                chunk_start_offset=chunk_start,
+                chunk_length=chunk_length,
+                message_index_offsets=index_offsets,
+                message_index_length=self.position - index_start,
+                compression=self._compression,
+                compressed_size=body_size,
+                uncompressed_size=size,
+            )
+        )
+        self._pieces, self._size, self._chunk_messages, self._index = [], 0, 0, {}
+
+
 class _McapFile:
     """One MCAP being written: header, schemas and channels first, then messages as they come."""
 
@@ -758,16 +1002,15 @@ class _McapFile:
         self._definitions = definitions
         self._lookup_topics = lookup_topics
         self._file = _open_output(path)
-        self._writer = Writer(
-            self._file, chunk_size=_CHUNK_BYTES, compression=_COMPRESSION_TYPE[settings.compression]
-        )
+        self._writer = _McapStream(self._file, settings.compression)
         self._schema_ids: dict[str, int] = {}
         self._channel_ids: dict[str, int] = {}
         self.counts: dict[str, int] = {}
         self.first_ns: int | None = None
         self.last_ns: int | None = None
         self.message_count = 0
-        self._unsynced = 0
+        self._behind = 0  # file offset up to which write_behind ran
+        self._fadvise = _FADVISE
 
     def start(self, topics: Mapping[str, TopicInfo]) -> None:
         self._writer.start(profile="ros2", library=f"gap_monitor/{__version__}")
@@ -798,36 +1041,56 @@ class _McapFile:
 
     def add(self, messages: list[BufferedMessage]) -> None:
         """Append `messages`, already in log-time order and not before the last one added."""
+        writer = self._writer
+        channel_ids, counts = self._channel_ids, self.counts
         for m in messages:
-            if m.topic not in self._channel_ids:
+            if m.topic not in channel_ids:
                 self.register({m.topic: self._lookup_topics()[m.topic]})
-            self.counts[m.topic] += 1
-            self._writer.add_message(
-                channel_id=self._channel_ids[m.topic],
-                log_time=m.log_time_ns,
-                data=m.data,
-                publish_time=m.publish_time_ns,
-                sequence=self.counts[m.topic],
+            counts[m.topic] += 1
+            writer.add_message(
+                channel_ids[m.topic], m.log_time_ns, m.data, m.publish_time_ns, counts[m.topic]
             )
-            self._unsynced += len(m.data)
+            if writer.position - self._behind >= WRITE_BEHIND_BYTES:  # a batch may be gigabytes
+                self.write_behind()
         if messages:
             if self.first_ns is None:
                 self.first_ns = messages[0].log_time_ns
             self.last_ns = messages[-1].log_time_ns
             self.message_count += len(messages)
-        if self._unsynced >= _SYNC_BYTES:
-            self.sync()
 
-    def sync(self) -> None:
+    def write_behind(self) -> None:
+        """Hand what was written since the last call to the disk, and drop from the page cache
+        what is already on it: on Linux, POSIX_FADV_DONTNEED starts writeback of a range's dirty
+        pages (without waiting) and evicts its clean ones. The final fsync then has at most a
+        step or two left to wait for, and a snapshot of gigabytes neither pushes the robot's
+        working set out of the page cache nor needs fresh pages for every byte it writes (which
+        costs a host page fault each in VMs that return free memory to the host). Without
+        posix_fadvise, an fsync bounds what is left to the end instead."""
         self._file.flush()
-        os.fsync(self._file.fileno())
-        self._unsynced = 0
+        fd = self._file.fileno()
+        end = self._writer.position
+        if self._fadvise:
+            try:
+                if end > self._behind:
+                    os.posix_fadvise(fd, self._behind, end - self._behind, os.POSIX_FADV_DONTNEED)
+                if self._behind > 0:  # length 0 would mean "to the end of the file"
+                    os.posix_fadvise(fd, 0, self._behind, os.POSIX_FADV_DONTNEED)
+            except OSError:  # advice the filesystem does not take is no reason to stop capture
+                self._fadvise = False
+        if not self._fadvise:
+            os.fsync(fd)
+        self._behind = end
 
     def finish(self, records: list[tuple[str, dict[str, str]]]) -> None:
         for name, record in records:
             self._writer.add_metadata(name, record)
         self._writer.finish()
-        self.sync()
+        self._file.flush()
+        fd = self._file.fileno()
+        os.fsync(fd)
+        if self._fadvise:  # on disk now; nobody reads a snapshot right after writing it
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         self._file.close()
 
     def close(self) -> None:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import errno
+import importlib
+import io
 import json
 import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -21,6 +25,9 @@ import numpy as np
 import pytest
 import yaml
 from mcap.reader import make_reader
+from mcap.records import Chunk, ChunkIndex, Footer, MessageIndex
+from mcap.stream_reader import StreamReader
+from mcap.writer import CompressionType, Writer
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
@@ -876,3 +883,226 @@ def test_a_topic_added_after_the_trigger_is_in_the_snapshot(tmp_path: Path, writ
     meta = yaml.safe_load((folder / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     counts = {t["topic_metadata"]["name"]: t["message_count"] for t in meta["topics_with_message_count"]}
     assert counts["/imu2"] == 5 and counts["/silent"] == 0
+
+
+# -- the MCAP stream writer against mcap's own Writer ---------------------------------------------
+
+Record = tuple[int, int, bytes, int, int]  # channel index, log time, data, publish time, sequence
+
+
+def random_records(rng: np.random.Generator, channels: int, count: int, chunk_bytes: int) -> list[Record]:
+    """Messages of every size from empty to several chunks, log times in order with ties."""
+    out: list[Record] = []
+    t = int(rng.integers(0, 10**18))
+    for _ in range(count):
+        t += int(rng.integers(0, 3)) * int(rng.integers(1, 10**7))
+        size = int(
+            rng.choice([0, 1, int(rng.integers(2, 200)), int(rng.integers(chunk_bytes, 3 * chunk_bytes))])
+        )
+        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        out.append(
+            (
+                int(rng.integers(0, channels)),
+                t,
+                data,
+                t - int(rng.integers(0, 10**6)),
+                int(rng.integers(0, 2**32)),
+            )
+        )
+    return out
+
+
+def write_mcap(writer: Any, channels: int, records: list[Record]) -> None:
+    """The same calls for mcap's Writer and snapshot._McapStream."""
+    writer.start(profile="ros2", library="test")
+    ids = []
+    for c in range(channels):
+        schema = writer.register_schema(name=f"pkg/msg/T{c}", encoding="ros2msg", data=f"int32 x{c}".encode())
+        ids.append(
+            writer.register_channel(
+                topic=f"/topic{c}", message_encoding="cdr", schema_id=schema, metadata={"k": str(c)}
+            )
+        )
+    for c, log_time, data, publish_time, sequence in records:
+        writer.add_message(
+            channel_id=ids[c], log_time=log_time, data=data, publish_time=publish_time, sequence=sequence
+        )
+    writer.add_metadata("gap_monitor.trigger", {"kind": "test", "n": str(len(records))})
+    writer.add_metadata("rosbag2", {"serialized_metadata": "x: 1"})
+    writer.finish()
+
+
+def chunk_data(chunk: Any) -> bytes:
+    if chunk.compression == "zstd":
+        zstandard: Any = importlib.import_module("zstandard")
+        return bytes(
+            zstandard.ZstdDecompressor().decompress(chunk.data, max_output_size=chunk.uncompressed_size)
+        )
+    if chunk.compression == "lz4":
+        frame: Any = importlib.import_module("lz4.frame")  # untyped
+        return bytes(frame.decompress(chunk.data))
+    assert chunk.compression == ""
+    return bytes(chunk.data)
+
+
+def check_structure(blob: bytes) -> dict[str, Any]:
+    """Parse `blob` record by record with mcap's stream reader and check, independently of the
+    writer, what readers rely on: chunk CRCs, message indexes pointing at their messages, chunk
+    indexes pointing at their chunks and message indexes, the summary CRC."""
+    records = list(StreamReader(io.BytesIO(blob), emit_chunks=True, validate_crcs=True).records)
+    chunks: list[tuple[Any, bytes]] = []
+    for record in records:
+        if isinstance(record, Chunk):
+            data = chunk_data(record)
+            assert len(data) == record.uncompressed_size
+            assert record.uncompressed_crc == zlib.crc32(data) != 0
+            chunks.append((record, data))
+        elif isinstance(record, MessageIndex):
+            _, data = chunks[-1]
+            for log_time, offset in record.records:
+                opcode, _length, channel_id, _seq, logged = struct.unpack_from("<BQHIQ", data, offset)
+                assert (opcode, channel_id, logged) == (0x05, record.channel_id, log_time)
+    indexes = [r for r in records if isinstance(r, ChunkIndex)]
+    assert len(indexes) == len(chunks)
+    for index, (chunk, _) in zip(indexes, chunks, strict=True):
+        opcode, length = struct.unpack_from("<BQ", blob, index.chunk_start_offset)
+        assert opcode == 0x06 and 9 + length == index.chunk_length
+        assert (index.message_start_time, index.message_end_time) == (
+            chunk.message_start_time,
+            chunk.message_end_time,
+        )
+        for channel_id, offset in index.message_index_offsets.items():
+            opcode, _length, indexed = struct.unpack_from("<BQH", blob, offset)
+            assert (opcode, indexed) == (0x07, channel_id)
+    (footer,) = [r for r in records if isinstance(r, Footer)]
+    footer_at = len(blob) - 8 - (1 + 8 + 8 + 8 + 4)
+    covered = blob[footer.summary_start : footer_at + 1 + 8 + 8 + 8]
+    assert footer.summary_crc == zlib.crc32(covered) != 0
+    return {
+        "chunks": [
+            (
+                i.message_start_time,
+                i.message_end_time,
+                i.uncompressed_size,
+                c.uncompressed_crc,
+                sorted(i.message_index_offsets),
+            )
+            for i, (c, _) in zip(indexes, chunks, strict=True)
+        ]
+    }
+
+
+def read_mcap(blob: bytes) -> dict[str, Any]:
+    reader = make_reader(io.BytesIO(blob), validate_crcs=True)
+    summary = reader.get_summary()
+    assert summary is not None
+    stats = summary.statistics
+    return {
+        "messages": [
+            (c.topic, m.log_time, m.publish_time, m.sequence, m.data) for _, c, m in reader.iter_messages()
+        ],
+        "schemas": sorted((s.id, s.name, s.encoding, s.data) for s in summary.schemas.values()),
+        "channels": sorted(
+            (c.id, c.topic, c.schema_id, c.message_encoding, c.metadata) for c in summary.channels.values()
+        ),
+        "statistics": (
+            stats.message_count,
+            stats.schema_count,
+            stats.channel_count,
+            stats.chunk_count,
+            stats.metadata_count,
+            stats.message_start_time,
+            stats.message_end_time,
+            dict(stats.channel_message_counts),
+        ),
+        "metadata": [(m.name, m.metadata) for m in make_reader(io.BytesIO(blob)).iter_metadata()],
+        **check_structure(blob),
+    }
+
+
+@pytest.mark.parametrize("compression", ["none", "lz4", "zstd"])
+@pytest.mark.parametrize("seed", range(4))
+def test_mcap_stream_matches_mcap_writer(compression: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    chunk_bytes = int(rng.integers(64, 4096))
+    channels = int(rng.integers(1, 5))
+    records = random_records(rng, channels, int(rng.integers(1, 300)), chunk_bytes)
+    ours, theirs = io.BytesIO(), io.BytesIO()
+    write_mcap(snapshot._McapStream(ours, compression, chunk_bytes), channels, records)
+    kind = {"none": CompressionType.NONE, "lz4": CompressionType.LZ4, "zstd": CompressionType.ZSTD}
+    write_mcap(Writer(theirs, chunk_size=chunk_bytes, compression=kind[compression]), channels, records)
+    got, want = read_mcap(ours.getvalue()), read_mcap(theirs.getvalue())
+    assert [m[1:] for m in got["messages"]] == [(t, p, s, d) for _, t, d, p, s in records]
+    assert got == want
+
+
+def test_mcap_stream_without_messages_is_valid() -> None:
+    out = io.BytesIO()
+    write_mcap(snapshot._McapStream(out, "none"), 2, [])
+    got = read_mcap(out.getvalue())
+    assert got["messages"] == [] and got["chunks"] == []
+    assert got["statistics"][:3] == (0, 2, 2)
+    assert len(got["channels"]) == 2
+
+
+@pytest.mark.parametrize("fadvise", ["works", "absent", "fails"])
+def test_write_behind_covers_the_whole_file_and_keeps_it_intact(
+    tmp_path: Path, writer_factory: Factory, monkeypatch: pytest.MonkeyPatch, fadvise: str
+) -> None:
+    """With 16 KiB chunks and write-behind every 32 KiB the snapshot is still complete; with
+    posix_fadvise the MCAP is handed to the disk range after range while streaming and dropped
+    from the cache once fsynced; without it (or when the filesystem refuses the advice),
+    fsyncs while streaming bound what is left, and capture goes on."""
+    step = 32 * 1024
+    monkeypatch.setattr(snapshot, "WRITE_BEHIND_BYTES", step)
+    monkeypatch.setattr(snapshot, "_CHUNK_BYTES", 16 * 1024)
+    monkeypatch.setattr(snapshot, "_FADVISE", fadvise != "absent")
+    advised: list[tuple[int, int]] = []
+    fsyncs: list[int] = []
+    real_fadvise = getattr(os, "posix_fadvise", None)
+    real_fsync = os.fsync
+
+    def spy_fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        if Path(f"/proc/self/fd/{fd}").readlink().name.endswith(".mcap"):
+            advised.append((offset, length))
+        if fadvise == "fails":
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        assert real_fadvise is not None
+        real_fadvise(fd, offset, length, advice)
+
+    def spy_fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        real_fsync(fd)
+
+    if fadvise != "absent":
+        if real_fadvise is None or not Path("/proc/self/fd").is_dir():
+            pytest.skip("posix_fadvise or /proc/self/fd not available")
+        monkeypatch.setattr(os, "posix_fadvise", spy_fadvise)
+    monkeypatch.setattr(os, "fsync", spy_fsync)
+    rb = make_buffer()
+    w = writer_factory(settings(tmp_path, compression="none"), rb)
+    trig = T0 + 3 * S
+    run_rig(rb, w, T0, T0 + 5 * S, {trig: {"kind": "behind"}})
+    assert w.flush(30)
+    (folder,) = complete_snapshots(tmp_path / "snapshots")
+    assert len(read_rosbag(folder)["/imu"]) == 301
+    (mcap_file,) = folder.glob("*.mcap")
+    size = mcap_file.stat().st_size
+    assert size > 4 * step
+    assert not w.status().capture_stopped and w.status().last_error is None
+    if fadvise == "works":
+        # Streaming: [mark, end) handed over, then [0, mark) dropped, each range following the
+        # last; at the end the whole file (length 0: to its end) is dropped.
+        assert advised[-1] == (0, 0)
+        streamed = advised[:-1]
+        handed = [a for i, a in enumerate(streamed) if i == 0 or streamed[i - 1][0] == 0]
+        mark = 0
+        for offset, length in handed:
+            assert offset == mark and length >= step
+            mark = offset + length
+        assert (0, mark) not in streamed  # dropped only once a later range was handed over
+        assert len(handed) >= size // step - 2
+        assert mark > size - 2 * step
+    else:
+        # fsyncs while streaming, besides those at the end (MCAP, metadata, trigger, 2 folders).
+        assert len(fsyncs) - 5 >= size // step - 2
