@@ -48,9 +48,7 @@ import math
 import os
 import sys
 from array import array
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -521,28 +519,6 @@ def _header_stamp(msg: cdr.ImuMsg) -> int:
     return msg.header.stamp_ns
 
 
-class _FrameWorker:
-    """Camera frames measured on another core, in the order given (OpenCV releases the GIL), at
-    most `backlog` frames behind the reading."""
-
-    def __init__(self, backlog: int = 64) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-frames")
-        self._queued: deque[Future[None]] = deque()
-        self._backlog = backlog
-
-    def submit(self, camera: _Camera, msgtype: str, data: cdr.Buffer) -> None:
-        self._queued.append(self._pool.submit(camera.add, msgtype, data))
-        if len(self._queued) > self._backlog:
-            self._queued.popleft().result()
-
-    def finish(self) -> None:
-        try:
-            while self._queued:
-                self._queued.popleft().result()
-        finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-
 class _RecordingAudit:
     """Everything one pass over a recording collects, then judged."""
 
@@ -674,37 +650,33 @@ class _RecordingAudit:
         total = rec.message_count(self.timed)
         done = 0
         name = rec.path.name
-        frames = _FrameWorker()
-        try:
-            for m in self._messages():
-                done += 1
-                if progress is not None and done % _PROGRESS_EVERY == 0:
-                    progress(name, done, total)
-                span = first_last.setdefault(m.topic, [m.log_time_ns, m.log_time_ns])
-                span[1] = m.log_time_ns
-                fields = cdr.header_fields(m.data)  # one cheap parse; the slow calls say what is wrong
-                if fields is not None:
-                    stamp: int | None = fields[0]
-                    frame = fields[1]
-                else:
-                    try:
-                        stamp = cdr.header_stamp_ns(m.data)
-                        frame = cdr.header_frame_id(m.data) if stamp is not None else ""
-                    except cdr.CdrError as exc:
-                        n, first = malformed.get(m.topic, (0, str(exc)))
-                        malformed[m.topic] = (n + 1, first)
-                        continue
-                tracker.observe(m.topic, stamp, m.log_time_ns, frame_id=frame)
-                if stamp is not None and m.topic in stamps:
-                    stamps[m.topic].append(stamp)
-                camera = self.cameras.get(m.topic)
-                if camera is not None:
-                    frames.submit(camera, m.msgtype, m.data)
-                gyro = self.gyros.get(m.topic)
-                if gyro is not None:
-                    gyro.add(m.data)
-        finally:
-            frames.finish()
+        for m in self._messages():
+            done += 1
+            if progress is not None and done % _PROGRESS_EVERY == 0:
+                progress(name, done, total)
+            span = first_last.setdefault(m.topic, [m.log_time_ns, m.log_time_ns])
+            span[1] = m.log_time_ns
+            fields = cdr.header_fields(m.data)  # one cheap parse; the slow calls say what is wrong
+            if fields is not None:
+                stamp: int | None = fields[0]
+                frame = fields[1]
+            else:
+                try:
+                    stamp = cdr.header_stamp_ns(m.data)
+                    frame = cdr.header_frame_id(m.data) if stamp is not None else ""
+                except cdr.CdrError as exc:
+                    n, first = malformed.get(m.topic, (0, str(exc)))
+                    malformed[m.topic] = (n + 1, first)
+                    continue
+            tracker.observe(m.topic, stamp, m.log_time_ns, frame_id=frame)
+            if stamp is not None and m.topic in stamps:
+                stamps[m.topic].append(stamp)
+            camera = self.cameras.get(m.topic)
+            if camera is not None:
+                camera.add(m.msgtype, m.data)
+            gyro = self.gyros.get(m.topic)
+            if gyro is not None:
+                gyro.add(m.data)
         for gyro in self.gyros.values():
             gyro.flush()
         if progress is not None:

@@ -311,6 +311,8 @@ def test_source_recording_hashes_files_and_folders(tmp_path: Path) -> None:
     assert SourceRecording.from_path(bag).sha256 != folder.sha256
     with pytest.raises(FileNotFoundError):
         SourceRecording.from_path(tmp_path / "nope")
+    (bag / "empty.mcap").write_bytes(b"")  # cannot be memory-mapped: hashed by reading
+    assert SourceRecording.from_path(bag / "empty.mcap").sha256 == hashlib.sha256(b"").hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
