@@ -1,13 +1,14 @@
 """Live overhead: the monitor node against a no-op raw subscriber, on the simulated sensor suite.
 
-Each phase starts a fresh publisher (`gap_monitor.ros.sim_node`: rgb8 camera, 16UC1 depth, IMU
-400 Hz, JointState 500 Hz, WrenchStamped 1 kHz), then one subscriber process: either the monitor
-node with the shipped config/monitor.yaml (the five topics; snapshots redirected into the work
-folder), or the no-op baseline in this module (one raw subscription per topic, the QoS the monitor
-would choose, the same executor driven the same way, callbacks that only count). After a warm-up,
-CPU (user+sys from /proc/<pid>/stat), delivered rates and RSS are measured over a steady window.
-Phases run in ABBA order (no-op, monitor, monitor, no-op, ...) so a drift in the machine's load
-biases neither side.
+Each phase starts a fresh publisher (`gap_monitor.ros.sim_node`: 1280x720 rgb8 camera and
+640x480 16UC1 depth at 30 Hz, IMU 400 Hz, JointState 500 Hz, WrenchStamped 1 kHz), then one
+subscriber process: either the monitor node with the shipped config/monitor.yaml (the five topics,
+every check on, ring buffer on; snapshots redirected into the work folder) scoring against a
+training profile built first from 90 s of the clean rig, or the no-op baseline in this module
+(one raw subscription per topic, the QoS the monitor would choose, the same executor driven the
+same way, callbacks that only count). After a warm-up, CPU (user+sys from /proc/<pid>/stat),
+delivered rates and RSS are measured over a steady window. Phases run in ABBA order (no-op,
+monitor, monitor, no-op, ...) so a drift in the machine's load biases neither side.
 
 `python -m bench.live_overhead noop --params-file F --out F` runs the no-op baseline process itself.
 """
@@ -60,12 +61,31 @@ RSS_OVERHEAD_MAX_MB = 200.0
 RATE_REL_TOLERANCE = 0.01
 RATE_EDGE_MESSAGES = 2.0
 
+# The issue's sensor suite: a 1280x720 colour camera with a 640x480 depth camera.
 CAMERA_WIDTH, CAMERA_HEIGHT = 1280, 720
+DEPTH_WIDTH, DEPTH_HEIGHT = 640, 480
 READY_TIMEOUT_S = 30.0
 DISCOVERY_SETTLE_S = 1.0
 STOP_TIMEOUT_S = 15.0
 SAFETY_MARGIN_S = 60.0  # children end on their own this long after a phase should have ended
 RING_FILL_MARGIN_S = 2.0
+# The monitor scores against a training profile (the issue: "profile loaded"), built before the
+# phases from a clean recording of the same rig, as `gap-monitor demo` builds its own.
+TRAINING_S = 90.0
+TRAINING_START_S = 200.0  # another stretch of the rig's motion than the live phases see
+# glibc malloc, left to itself, hands freed image buffers back to the kernel (heap trim, or
+# munmap above its sliding mmap threshold; the trim threshold slides to twice that, ~5.5 MB) and
+# faults fresh pages in for the next frame. Whether it does depends on where a buffer sits when
+# it is freed: the same no-op process measured 4.6k or 60k minor faults/s, 0.05 or 0.17 cpu-s/s
+# of kernel time, from one run to the next. Both subject processes run with fixed thresholds
+# instead (the same for both), so the comparison measures their work, not the allocator's luck.
+# The publisher keeps the default.
+STEADY_MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),  # glibc's maximum: images come from the heap
+    # A few frames' worth of freed buffers stay for the next messages; a backlog's worth (a
+    # starved process) still goes back to the kernel.
+    "MALLOC_TRIM_THRESHOLD_": str(64 * 1024 * 1024),
+}
 PROFILE_TOP = 15
 
 
@@ -77,6 +97,8 @@ class BenchError(RuntimeError):
 class LiveSettings:
     width: int = CAMERA_WIDTH
     height: int = CAMERA_HEIGHT
+    depth_width: int = DEPTH_WIDTH
+    depth_height: int = DEPTH_HEIGHT
     seconds: float = 15.0
     warmup_s: float = 5.0
     rounds: int = 2
@@ -84,12 +106,17 @@ class LiveSettings:
     work_dir: Path = REPO / "bench" / "results" / "work" / "live"
     profile: bool = False
     params_file: Path = SHIPPED_PARAMS
+    steady_malloc: bool = True  # subjects with STEADY_MALLOC_ENV; False: glibc's defaults
 
     def __post_init__(self) -> None:
         if not 16 <= self.width <= 8192:
             raise ValueError(f"width: {self.width!r}: pixels in [16, 8192]")
         if not 16 <= self.height <= 8192:
             raise ValueError(f"height: {self.height!r}: pixels in [16, 8192]")
+        if not 16 <= self.depth_width <= 8192:
+            raise ValueError(f"depth_width: {self.depth_width!r}: pixels in [16, 8192]")
+        if not 16 <= self.depth_height <= 8192:
+            raise ValueError(f"depth_height: {self.depth_height!r}: pixels in [16, 8192]")
         if self.seconds < 2.0:
             raise ValueError(f"seconds: {self.seconds!r}: at least 2 (two 1 Hz rate records)")
 
@@ -123,15 +150,17 @@ class MonitorSetup:
     ring_buffer_bytes: int  # configured budget: memory the user asked for, not overhead
     ring_window_s: float  # the ring's time window per topic (0: no ring)
     triggers_off: tuple[str, ...] = ()  # capture triggers the benchmark turned off
+    profile: str = ""  # the training profile the monitor scores against ("": features only)
 
 
 def _has_field(name: str) -> bool:
     return name in {f.name for f in dataclasses.fields(MonitorConfig)}
 
 
-def monitor_setup(base_file: Path, snapshot_dir: Path) -> MonitorSetup:
+def monitor_setup(base_file: Path, snapshot_dir: Path, profile: Path | None = None) -> MonitorSetup:
     """The shipped params (the monitor as users run it) if they list exactly the sim's five topics,
-    else a minimal config of those topics at the sim's rates; snapshots go to `snapshot_dir`."""
+    else a minimal config of those topics at the sim's rates; snapshots go to `snapshot_dir`; with
+    `profile`, condition features on and scored against it."""
     topics = set(DEFAULT_TOPICS.values())
     source = str(base_file)
     try:
@@ -163,13 +192,39 @@ def monitor_setup(base_file: Path, snapshot_dir: Path) -> MonitorSetup:
         ]
         capture_params = {**params.get("capture", {}), "output_dir": str(snapshot_dir)}
         params["capture"] = {**capture_params, **dict.fromkeys(triggers_off, False)}
+    if profile is not None:
+        params["conditions"] = {**params.get("conditions", {}), "enabled": True, "profile": str(profile)}
     config = config_from_parameters(params, source=source)
     capture: Any = getattr(config, "capture", None)
     enabled = capture is not None and bool(capture.enabled)
     ring_bytes = int(capture.buffer_bytes) if enabled else 0
     # The ring holds pre_s (+1 s) per topic unless its byte budget stops it sooner.
     ring_window = float(capture.pre_s) + 1.0 if enabled else 0.0
-    return MonitorSetup(params, source, config, ring_bytes, ring_window, tuple(triggers_off))
+    return MonitorSetup(
+        params, source, config, ring_bytes, ring_window, tuple(triggers_off), config.conditions.profile
+    )
+
+
+def build_training_profile(rig: RigSettings, path: Path, seconds: float = TRAINING_S) -> Path:
+    """A profile of `seconds` of the clean rig (images at the monitor's feature rate, which is all a
+    profile uses), written to `path`."""
+    import shutil
+
+    from gap_monitor.profiling import build_profile
+    from gap_monitor.scenario import Scenario
+    from gap_monitor.sim_record import record_sim
+
+    rate = MonitorConfig().conditions.image_rate_hz
+    training = dataclasses.replace(rig, camera_rate_hz=rate, depth_rate_hz=rate)
+    recording = path.parent / "training_recording"
+    shutil.rmtree(recording, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record_sim(recording, Scenario(name="clean"), seconds, training, start_s=TRAINING_START_S)
+    try:
+        build_profile([recording], progress=False).save(path)
+    finally:
+        shutil.rmtree(recording, ignore_errors=True)
+    return path
 
 
 def write_params_file(path: Path, params: Mapping[str, Any]) -> Path:
@@ -587,10 +642,17 @@ class LiveBench:
     def __init__(self, settings: LiveSettings, out: TextIO = sys.stdout) -> None:
         self.s = settings
         self.out = out
-        self.rig = RigSettings(width=settings.width, height=settings.height)
+        self.rig = RigSettings(
+            width=settings.width,
+            height=settings.height,
+            depth_width=settings.depth_width,
+            depth_height=settings.depth_height,
+        )
         self.topics = dict(DEFAULT_TOPICS)
-        self.setup = monitor_setup(settings.params_file, settings.work_dir / "snapshots")
+        self.profile_path = settings.work_dir / "training_profile.yaml"
+        self.setup = monitor_setup(settings.params_file, settings.work_dir / "snapshots", self.profile_path)
         self.env = ros_env(settings.domain_id)
+        self.subject_env = {**self.env, **(STEADY_MALLOC_ENV if settings.steady_malloc else {})}
         self.cores = os.cpu_count() or 1
         # Steady state includes a full ring buffer: warm up at least until it has filled its window.
         ring_fill = 0.0
@@ -603,7 +665,10 @@ class LiveBench:
 
     def bytes_per_s(self) -> float:
         """The publisher's payload rate (images dominate; the small messages are ~100 B each)."""
-        image = self.s.width * self.s.height * (3 * self.rig.camera_rate_hz + 2 * self.rig.depth_rate_hz)
+        dw, dh = self.rig.depth_size
+        image = (
+            3 * self.s.width * self.s.height * self.rig.camera_rate_hz + 2 * dw * dh * self.rig.depth_rate_hz
+        )
         small = 100.0 * (self.rig.imu_rate_hz + self.rig.joints_rate_hz + self.rig.wrench_rate_hz)
         return image + small
 
@@ -613,6 +678,12 @@ class LiveBench:
     def run(self) -> BenchResult:
         work = self.s.work_dir
         work.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        build_training_profile(self.rig, self.profile_path)
+        self.say(
+            f"training profile: {TRAINING_S:g} s of the clean rig in {time.monotonic() - started:.1f} s "
+            f"({self.profile_path})"
+        )
         params_file = write_params_file(work / "monitor_params.yaml", self.setup.params)
         order = self.s.phase_order()
         per_phase = 4.0 + self.warmup_s + self.s.seconds
@@ -650,6 +721,10 @@ class LiveBench:
             str(self.s.width),
             "--height",
             str(self.s.height),
+            "--depth-width",
+            str(self.s.depth_width),
+            "--depth-height",
+            str(self.s.depth_height),
         ]
         sim = spawn(
             "sim", [*args, "--duration", f"{lifetime:g}"], self.s.work_dir / f"{name}_sim.log", self.env
@@ -668,7 +743,7 @@ class LiveBench:
             "--params-file",
             str(params_file),
         ]
-        monitor = spawn("monitor", args, self.s.work_dir / f"{name}_monitor.log", self.env)
+        monitor = spawn("monitor", args, self.s.work_dir / f"{name}_monitor.log", self.subject_env)
         self._wait(monitor, lambda: bool(ros.samples), ros, "publish /diagnostics")
         return monitor
 
@@ -687,7 +762,7 @@ class LiveBench:
                 lifetime = self.warmup_s + self.s.seconds + SAFETY_MARGIN_S
                 args = ["-m", "bench.live_overhead", "noop", "--params-file", str(params_file)]
                 args += ["--out", str(noop_out), "--duration", f"{lifetime:g}"]
-                subject = spawn("noop", args, self.s.work_dir / f"{name}_noop.log", self.env)
+                subject = spawn("noop", args, self.s.work_dir / f"{name}_noop.log", self.subject_env)
                 self._wait(subject, lambda: read_noop_output(noop_out)[0] is not None, ros, "subscribe")
             ros.spin_for(self.warmup_s)
             _require_alive(subject)
@@ -941,6 +1016,7 @@ class LiveBench:
                 "phase_order": [p.kind for p in phases],
                 "publisher": self._publisher_facts(),
                 "monitor_config_source": self.setup.source,
+                "monitor_profile": self.setup.profile,
                 "monitor_params_file": str(params_file),
                 "monitor_parameters": self.setup.params,
                 "nominal_rates_hz": nominal,
@@ -956,6 +1032,7 @@ class LiveBench:
                     "ring_buffer_configured_bytes": self.setup.ring_buffer_bytes,
                 },
                 "cores": self.cores,
+                "subject_malloc_env": STEADY_MALLOC_ENV if self.s.steady_malloc else {},
                 "phases": [asdict(p) for p in phases],
                 "profile": profile,
             },
@@ -963,6 +1040,7 @@ class LiveBench:
 
     def _publisher_facts(self) -> dict[str, Any]:
         w, h = self.s.width, self.s.height
+        dw, dh = self.rig.depth_size
         return {
             "process": "gap_monitor.ros.sim_node",
             "camera": {
@@ -972,13 +1050,12 @@ class LiveBench:
                 "rate_hz": self.rig.camera_rate_hz,
                 "bytes": w * h * 3,
             },
-            # sim_node renders depth at the camera's size; it has no separate depth resolution.
             "depth": {
                 "encoding": "16UC1",
-                "width": w,
-                "height": h,
+                "width": dw,
+                "height": dh,
                 "rate_hz": self.rig.depth_rate_hz,
-                "bytes": w * h * 2,
+                "bytes": dw * dh * 2,
             },
             "imu_rate_hz": self.rig.imu_rate_hz,
             "joints_rate_hz": self.rig.joints_rate_hz,
@@ -988,18 +1065,28 @@ class LiveBench:
 
     def _notes(self, phases: list[PhaseResult], nominal: Mapping[str, float]) -> list[str]:
         w, h = self.s.width, self.s.height
+        dw, dh = self.rig.depth_size
         ring = self.setup.ring_buffer_bytes
         notes = [
-            f"publisher: sim_node, camera {w}x{h} rgb8 @ {self.rig.camera_rate_hz:g} Hz, depth {w}x{h} 16UC1 "
-            f"@ {self.rig.depth_rate_hz:g} Hz (sim_node renders depth at the camera size; 640x480 "
-            f"needs a sim option), IMU {self.rig.imu_rate_hz:g} Hz, joints {self.rig.joints_rate_hz:g} Hz, "
-            f"wrench {self.rig.wrench_rate_hz:g} Hz; a fresh publisher per phase",
-            f"monitor config: {self.setup.source}; capture triggers off for the benchmark: "
+            f"publisher: sim_node, camera {w}x{h} rgb8 @ {self.rig.camera_rate_hz:g} Hz, "
+            f"depth {dw}x{dh} 16UC1 @ {self.rig.depth_rate_hz:g} Hz, IMU {self.rig.imu_rate_hz:g} Hz, joints "
+            f"{self.rig.joints_rate_hz:g} Hz, wrench {self.rig.wrench_rate_hz:g} Hz "
+            f"({self.bytes_per_s() / MB:.0f} MB/s); a fresh publisher per phase",
+            f"monitor config: {self.setup.source}; profile {self.setup.profile or 'none'} "
+            f"({TRAINING_S:g} s of the clean rig); capture triggers off for the benchmark: "
             f"{', '.join(self.setup.triggers_off) or 'none'}; snapshots (if any) in "
             f"{self.s.work_dir / 'snapshots'}",
             f"window {self.s.seconds:g} s after {self.warmup_s:.1f} s warm-up (ring buffer full by then); "
             f"{self.cores} cores; 'other processes' = busy cores not used by sim, subject or harness",
             f"ring buffer budget: {ring} bytes ({ring / MB:g} MB) configured; subtracted from RSS overhead",
+            (
+                "monitor and no-op both run with glibc malloc thresholds fixed ("
+                + ", ".join(f"{k}={v}" for k, v in STEADY_MALLOC_ENV.items())
+                + "): by default glibc may return each freed image buffer to the kernel and fault it "
+                "back in, run to run at random (see STEADY_MALLOC_ENV)"
+                if self.s.steady_malloc
+                else "glibc malloc defaults: the no-op's page faults (kernel time) vary run to run"
+            ),
         ]
         for p in phases:
             if p.sim_dropped:

@@ -24,6 +24,11 @@ GRAVITY = 9.80665
 JOINT_NAMES = tuple(f"joint_{i + 1}" for i in range(7))
 
 
+# Smallest image side the renderers and the features downstream accept.
+MIN_IMAGE_PX = 16
+MAX_IMAGE_PX = 8192
+
+
 @dataclass(frozen=True)
 class RigSettings:
     width: int = 640
@@ -34,6 +39,62 @@ class RigSettings:
     joints_rate_hz: float = 500.0
     wrench_rate_hz: float = 1000.0
     focal_px: float = 500.0
+    # Depth image size; None: the colour camera's. A smaller depth camera keeps the colour
+    # camera's horizontal field of view (its focal length scales with its width).
+    depth_width: int | None = None
+    depth_height: int | None = None
+
+    def __post_init__(self) -> None:
+        sizes = {
+            "width": self.width,
+            "height": self.height,
+            "depth_width": self.depth_width,
+            "depth_height": self.depth_height,
+        }
+        for name, value in sizes.items():
+            if value is None and name.startswith("depth_"):
+                continue
+            if (
+                not isinstance(value, int)
+                or isinstance(value, bool)
+                or not MIN_IMAGE_PX <= value <= MAX_IMAGE_PX
+            ):
+                raise ValueError(
+                    f"{name}: {value!r}: must be an integer in [{MIN_IMAGE_PX}, {MAX_IMAGE_PX}] (pixels)"
+                )
+        if (self.depth_width is None) != (self.depth_height is None):
+            raise ValueError(
+                f"depth_width, depth_height: {self.depth_width!r}, {self.depth_height!r}: "
+                "give both or neither (neither: the camera's size)"
+            )
+        positive = {
+            "camera_rate_hz": self.camera_rate_hz,
+            "depth_rate_hz": self.depth_rate_hz,
+            "imu_rate_hz": self.imu_rate_hz,
+            "joints_rate_hz": self.joints_rate_hz,
+            "wrench_rate_hz": self.wrench_rate_hz,
+            "focal_px": self.focal_px,
+        }
+        for name, number in positive.items():
+            if (
+                isinstance(number, bool)
+                or not isinstance(number, (int, float))
+                or not math.isfinite(number)
+                or number <= 0
+            ):
+                raise ValueError(f"{name}: {number!r}: must be a finite number > 0")
+
+    @property
+    def depth_size(self) -> tuple[int, int]:
+        """(width, height) of the depth image."""
+        if self.depth_width is None or self.depth_height is None:
+            return self.width, self.height
+        return self.depth_width, self.depth_height
+
+    @property
+    def depth_focal_px(self) -> float:
+        depth_width = self.depth_size[0]
+        return self.focal_px if depth_width == self.width else self.focal_px * depth_width / self.width
 
     def rate(self, stream: str) -> float:
         rates = {
@@ -173,6 +234,7 @@ class SimRig:
         self._rngs = {name: np.random.default_rng([seed, i]) for i, name in enumerate(DEFAULT_TOPICS)}
         s = self.settings
         self._margin = math.ceil(0.2 * s.focal_px) + 4
+        self._depth_margin = math.ceil(0.2 * s.depth_focal_px) + 4
         self._texture = self._make_texture(np.random.default_rng([seed, 100]))
         self._depth_scene = self._make_depth(np.random.default_rng([seed, 101]))
         self._joint_phase = np.random.default_rng([seed, 102]).uniform(0, 2 * math.pi, 7)
@@ -194,8 +256,8 @@ class SimRig:
         return np.clip(tex, 0, 255).astype(np.uint8)
 
     def _make_depth(self, rng: np.random.Generator) -> NDArray[Any]:
-        s = self.settings
-        h, w = s.height, s.width + 2 * self._margin
+        width, height = self.settings.depth_size
+        h, w = height, width + 2 * self._depth_margin
         rows = np.linspace(2.5, 0.9, h, dtype=np.float32)[:, None]  # floor: far at the top
         scene = np.repeat(rows, w, axis=1)
         for _ in range(12):
@@ -204,13 +266,14 @@ class SimRig:
             cv2.circle(scene, (x, y), r, float(rng.uniform(0.6, 2.0)), -1)
         return scene
 
-    def _view(self, scene: NDArray[Any], t_s: float) -> NDArray[Any]:
+    def _view(
+        self, scene: NDArray[Any], t_s: float, margin: int, focal_px: float, size: tuple[int, int]
+    ) -> NDArray[Any]:
         """The scene as the yawing camera sees it: a sub-pixel horizontal window into it."""
-        s = self.settings
-        x0 = self._margin - s.focal_px * yaw(t_s)
+        x0 = margin - focal_px * yaw(t_s)
         m = np.array([[1.0, 0.0, -x0], [0.0, 1.0, 0.0]], dtype=np.float64)
         interp = cv2.INTER_NEAREST if scene.dtype == np.float32 else cv2.INTER_LINEAR
-        return cv2.warpAffine(scene, m, (s.width, s.height), flags=interp, borderMode=cv2.BORDER_REFLECT)
+        return cv2.warpAffine(scene, m, size, flags=interp, borderMode=cv2.BORDER_REFLECT)
 
     def stamp_offset_ns(self, stream: str, t_s: float) -> int:
         faults = self.scenario.active(stream, t_s)
@@ -227,7 +290,8 @@ class SimRig:
         return renderers[tick.stream](tick.t_s)
 
     def camera(self, t_s: float) -> ImageSample:
-        img = self._view(self._texture, t_s)
+        s = self.settings
+        img = self._view(self._texture, t_s, self._margin, s.focal_px, (s.width, s.height))
         rng = self._rngs["camera"]
         for f in self.scenario.active("camera", t_s):
             if f.kind == "blur":
@@ -242,7 +306,8 @@ class SimRig:
         return ImageSample("rgb8", img)
 
     def depth(self, t_s: float) -> ImageSample:
-        metres = self._view(self._depth_scene, t_s)
+        s = self.settings
+        metres = self._view(self._depth_scene, t_s, self._depth_margin, s.depth_focal_px, s.depth_size)
         rng = self._rngs["depth"]
         mm = (metres * 1000.0).astype(np.uint16)
         # Realistic holes: a few percent invalid (zero) pixels, as stereo depth has.

@@ -157,6 +157,7 @@ class Monitor:
             self.motion = MotionOffsetEstimator(
                 MotionOffsetSettings(window_s=mo.window_s, history_s=max(3 * mo.window_s, 30.0))
             )
+        self._motion_topics = frozenset((mo.camera, mo.imu))  # the only ones _feed_motion uses
         self.triggers: TriggerSet | None = (
             build_triggers(config.triggers) if config.triggers.enabled else None
         )
@@ -264,7 +265,7 @@ class Monitor:
             timing.observe(topic, stamp, receipt_ns, frame_id, steady_ns)
         if skewed:
             self.skew.observe(topic, stamp)
-        if motion is not None:
+        if motion is not None and topic in self._motion_topics:
             self._feed_motion(topic, stamp, data)
         if conditions is not None:
             # Drivers that leave the header stamp unset still get features, timed by receipt

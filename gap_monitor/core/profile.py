@@ -31,8 +31,8 @@ every key, raising ``ProfileError`` with the file and the key path.
 from __future__ import annotations
 
 import hashlib
-import mmap
 import math
+import mmap
 import time
 from array import array
 from collections.abc import Iterable, Mapping, Sequence

@@ -38,6 +38,8 @@ MESSAGE_OVERHEAD_BYTES = 256
 MAX_LATCH_KEYS = 64
 
 _ORDER = operator.attrgetter("log_time_ns", "seq")
+_LOG_TIME = operator.attrgetter("log_time_ns")
+_DATA = operator.attrgetter("data")
 
 
 class BufferedMessage(NamedTuple):
@@ -98,6 +100,9 @@ class _Topic:
     latched: dict[object, BufferedMessage] = field(default_factory=dict)
     bytes: int = 0
     newest_ns: int | None = None
+    # True while every push came at or after the newest before it: `messages` is then sorted by
+    # log time and its ends are its oldest and newest (no scan of the held messages).
+    in_order: bool = True
     evicted_for_budget: int = 0
     dropped_oversize: int = 0
     clock_jumps: int = 0
@@ -225,6 +230,8 @@ class RingBuffer:
             self._count += 1
             if state.newest_ns is None or log_time_ns > state.newest_ns:
                 state.newest_ns = log_time_ns
+            elif log_time_ns < state.newest_ns:
+                state.in_order = False
             self._evict_window(state)
             self._evict_budget()
             return True
@@ -290,19 +297,26 @@ class RingBuffer:
         with self._lock:
             topics: dict[str, TopicStats] = {}
             for name, state in self._topics.items():
-                held: list[BufferedMessage] = (
-                    list(state.latched.values()) if state.info.latched else list(state.messages)
-                )
-                times = [m.log_time_ns for m in held]
-                oldest = min(times, default=None)
-                newest = max(times, default=None)
+                latched = state.info.latched
+                held = state.latched.values() if latched else state.messages
+                # The node asks every second with ~20k messages held, scattered over a GiB: a pass
+                # over them cost ~5 ms in cache misses. Kept counts and the ends of a sorted
+                # deque give the same figures.
+                if not latched and state.in_order:
+                    messages = state.messages
+                    oldest = messages[0].log_time_ns if messages else None
+                    newest = messages[-1].log_time_ns if messages else None
+                else:
+                    times = list(map(_LOG_TIME, held))
+                    oldest = min(times, default=None)
+                    newest = max(times, default=None)
                 held_s = 0.0 if oldest is None or newest is None else (newest - oldest) / 1e9
                 topics[name] = TopicStats(
                     topic=name,
                     msgtype=state.info.msgtype,
                     latched=state.info.latched,
                     count=len(held),
-                    bytes=sum(len(m.data) for m in held),
+                    bytes=sum(map(len, map(_DATA, held))) if latched else state.bytes,
                     oldest_ns=oldest,
                     newest_ns=newest,
                     seconds_held=held_s,
@@ -337,6 +351,7 @@ class RingBuffer:
         state.messages.clear()
         state.bytes = 0
         state.newest_ns = None
+        state.in_order = True
 
     def _evict_window(self, state: _Topic) -> None:
         assert state.newest_ns is not None

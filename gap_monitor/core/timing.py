@@ -14,6 +14,7 @@ Times are integer nanoseconds; reported values are floats in ms / Hz.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -247,10 +248,14 @@ class StreamTiming:
         self._clear()
 
     def _clear(self) -> None:
-        # (receipt_ns, period ns or -1, receipt interval ns or -1, latency ns or None, flags)
-        self._records: deque[tuple[int, int, int, int | None, int]] = deque(
-            maxlen=self.settings.max_samples
-        )
+        # (receipt_ns, period ns or -1, receipt interval ns or -1, latency ns, flags); a record
+        # without a usable stamp (flags _NO_STAMP or _ZERO) has no latency and stores 0.
+        self._records: deque[tuple[int, int, int, int, int]] = deque(maxlen=self.settings.max_samples)
+        # The records as an int64 array, from the last summary: the next one converts only the
+        # records appended since (a 1 kHz stream's 10 s window holds 10k of them).
+        self._appended = 0
+        self._columns = np.zeros((0, 5), np.int64)
+        self._columns_end = 0  # self._appended when _columns was built
         self._gaps: deque[_Gap] = deque(maxlen=self.settings.max_samples)
         self._recent_periods: deque[int] = deque(maxlen=255)  # for the reference median
         self._median_period_ns: float | None = None
@@ -326,7 +331,8 @@ class StreamTiming:
             ref = self.reference_period_ns
             if ref is not None and interval > self.settings.gap_factor * ref:
                 interval = -1  # an outage, not delivery jitter
-        self._records.append((receipt_ns, period, interval, latency, flags))
+        self._records.append((receipt_ns, period, interval, 0 if latency is None else latency, flags))
+        self._appended += 1
         self._last_receipt = receipt_ns
         if steady_ns is not None:
             self._last_steady = steady_ns
@@ -408,21 +414,44 @@ class StreamTiming:
         while gaps and gaps[0].receipt_ns < horizon:
             gaps.popleft()
 
+    def _records_array(self) -> NDArray[np.int64]:
+        """The held records as an (n, 5) int64 array, oldest first; converts only what was
+        appended since the last call."""
+        records = self._records
+        held = len(records)
+        first = self._appended - held  # running index of the oldest held record
+        cached = self._columns
+        cached_first = self._columns_end - len(cached)
+        new = self._appended - self._columns_end
+        if new > held or cached_first > first:  # nothing of the cache is still held
+            cached, new = cached[:0], held
+        else:
+            cached = cached[first - cached_first :]
+        if new:
+            fresh = np.array(list(itertools.islice(reversed(records), new))[::-1], np.int64).reshape(-1, 5)
+            cached = np.concatenate((cached, fresh)) if len(cached) else fresh
+        self._columns, self._columns_end = cached, self._appended
+        return cached
+
     def summary(self, now_ns: int | None = None) -> TimingSummary:
         """Statistics over the window ending at `now_ns` (default: the last receipt)."""
         end = now_ns if now_ns is not None else (self._last_receipt or 0)
         horizon = end - self._window_ns
-        records = [r for r in self._records if r[0] >= horizon]
         gaps = [g for g in self._gaps if g.receipt_ns >= horizon]
-        n = len(records)
+        table = self._records_array()
+        inside = table[:, 0] >= horizon  # receipts may step back a little: not sorted
+        if not inside.all():
+            table = table[inside]
+        receipts, periods, intervals, latencies, flags = table.T
+        n = len(receipts)
+        # A record has a latency exactly when it has a usable (non-zero) stamp.
+        stamped = (flags & (_NO_STAMP | _ZERO)) == 0
+        future_ns = (-latencies[stamped & ((flags & _FUTURE) != 0)]).tolist()
+        periods = periods[periods > 0]
+        intervals = intervals[intervals >= 0]
+        latencies = latencies[stamped]
 
-        periods = np.fromiter((r[1] for r in records if r[1] > 0), np.int64)
-        intervals = np.fromiter((r[2] for r in records if r[2] >= 0), np.int64)
-        latencies = np.fromiter((r[3] for r in records if r[3] is not None), np.int64)
-        flags = np.fromiter((r[4] for r in records), np.int64, n)
-        future_ns = [-r[3] for r in records if r[4] & _FUTURE and r[3] is not None]
-
-        span_ns = records[-1][0] - records[0][0] if n >= 2 else 0
+        span_ns = int(receipts[-1] - receipts[0]) if n >= 2 else 0
         period_stats = _spread(periods)
         receipt_stats = _spread(intervals)
         last = self._last_receipt

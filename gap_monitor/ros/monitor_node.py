@@ -7,6 +7,7 @@ Publishes /diagnostics, ~/events and ~/scores (JSON); serves ~/capture (std_srvs
 
 from __future__ import annotations
 
+import ctypes
 import json
 import sys
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.clock import JumpThreshold
+from rclpy.clock import ClockType, JumpThreshold
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -79,6 +80,8 @@ class MonitorNode(Node):
             config = config_from_parameters(unflatten(params), source=source)
         self.config = config
         self._clock = self.get_clock()
+        # Sim time (use_sim_time) makes the clock read /clock; kept current by the jump callback.
+        self._read_clock = self._clock_is_not_the_system_clock()
         profile = (
             Profile.load(Path(config.conditions.profile).expanduser()) if config.conditions.profile else None
         )
@@ -120,6 +123,12 @@ class MonitorNode(Node):
     def _now_ns(self) -> int:
         return int(self._clock.now().nanoseconds)
 
+    def _clock_is_not_the_system_clock(self) -> bool:
+        # A ROS-time clock with the override off, and a system-time clock, read the system clock.
+        return self._clock.clock_type != ClockType.SYSTEM_TIME and (
+            self._clock.clock_type != ClockType.ROS_TIME or bool(self._clock.ros_time_is_active)
+        )
+
     # --- subscriptions ---------------------------------------------------------------------------
 
     def _subscribe(self, sub: Subscription) -> None:
@@ -137,9 +146,13 @@ class MonitorNode(Node):
         on_message = self.monitor.on_message
         topic = sub.topic
         now_ns = self._now_ns
+        wall_ns = time.time_ns
+        steady_ns = time.monotonic_ns
 
         def callback(data: bytes) -> None:
-            on_message(topic, now_ns(), data, time.monotonic_ns())
+            # Without sim time the node's clock reads the system clock: the same value as
+            # time.time_ns(), without rclpy building a Time object per message.
+            on_message(topic, now_ns() if self._read_clock else wall_ns(), data, steady_ns())
 
         sub.handle = self.create_subscription(message_class(sub.msgtype), topic, callback, profile, raw=True)
         sub.qos = profile
@@ -190,6 +203,8 @@ class MonitorNode(Node):
         return response
 
     def _on_clock_jump(self, jump: Any) -> None:
+        # Sim time switched on or off arrives here too (on_clock_change), before the next message.
+        self._read_clock = self._clock_is_not_the_system_clock()
         self.monitor.note_clock_jump(f"ROS clock jump of {jump.delta.nanoseconds / 1e9:+.3f} s")
 
     def _publish_diagnostics(self) -> None:
@@ -252,11 +267,44 @@ def _to_ros(report: StatusReport) -> DiagnosticStatus:
     )
 
 
+# Thread-count setters of the OpenBLAS builds numpy ships (scipy-openblas, 64-bit-int, plain).
+_OPENBLAS_SETTERS = (
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+
+
+def one_blas_thread() -> bool:
+    """Limit the OpenBLAS that numpy loaded to one thread; False when none is found (other BLAS,
+    no /proc). The motion-offset estimate's matrix products on a 2-thread OpenBLAS took ~3x the
+    CPU of one thread (idle workers spin), for no gain in wall time at these sizes."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return False
+    paths = {line.split(None, 5)[-1] for line in maps.splitlines() if "openblas" in line.lower()}
+    for path in sorted(p for p in paths if p.startswith("/")):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in _OPENBLAS_SETTERS:
+            setter = getattr(lib, name, None)
+            if setter is not None:
+                setter(ctypes.c_int(1))
+                return True
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv if argv is None else argv)
     # One OpenCV thread: the per-frame work is small, and a thread pool on a robot's few cores
     # costs more in hand-offs than it saves, and competes with the robot's own processes.
+    # One BLAS thread for the same reason.
     cv2.setNumThreads(1)
+    one_blas_thread()
     stop = runtime.StopFlag()
     stop.install()
     runtime.init(args)

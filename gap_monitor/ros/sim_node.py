@@ -16,7 +16,6 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
 
-from gap_monitor.core.config import ConfigError
 from gap_monitor.ros import runtime
 from gap_monitor.ros.convert import message_class, sample_to_message
 from gap_monitor.scenario import resolve_scenario
@@ -80,7 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--camera-rate", type=float, default=30.0)
+    p.add_argument("--depth-width", type=int, default=None, help="depth image width (with --depth-height)")
+    p.add_argument("--depth-height", type=int, default=None, help="depth image height (default: camera size)")
     return p
+
+
+def rig_settings(args: argparse.Namespace) -> RigSettings:
+    """The rig from the command line (RigSettings validates it: ValueError naming the field)."""
+    return RigSettings(
+        width=args.width,
+        height=args.height,
+        camera_rate_hz=args.camera_rate,
+        depth_width=args.depth_width,
+        depth_height=args.depth_height,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,15 +100,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(remove_ros_args(args_in)[1:])
     try:
         scenario = resolve_scenario(args.scenario)
-    except ConfigError as exc:
+        settings = rig_settings(args)
+    except ValueError as exc:  # a ConfigError is one too; either message names the field
         print(f"sim: {exc}", file=sys.stderr)
         return 2
-    settings = RigSettings(width=args.width, height=args.height, camera_rate_hz=args.camera_rate)
     stop = runtime.StopFlag()
     stop.install()
     runtime.init(args_in)
     node = SimNode(SimRig(settings, scenario))
-    node.get_logger().info(f"publishing the simulated rig, scenario {scenario.name!r}")
+    dw, dh = settings.depth_size
+    node.get_logger().info(
+        f"publishing the simulated rig, scenario {scenario.name!r}; "
+        f"camera {settings.width}x{settings.height}, depth {dw}x{dh}"
+    )
     try:
         node.run(args.duration, stop)
     finally:

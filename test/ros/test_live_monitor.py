@@ -254,3 +254,66 @@ def test_node_refuses_to_start_on_unwritable_snapshot_dir(domain_id, tmp_path):
     assert result.returncode == 2
     assert "refusing to start" in result.stderr and str(blocker / "snaps") in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_receipt_times_are_the_node_clock_with_and_without_sim_time(context, tmp_path):
+    """Receipt times come from the system clock directly unless sim time is on; switching
+    use_sim_time at run time must switch them to /clock before the next message."""
+    from rclpy.parameter import Parameter
+    from rosgraph_msgs.msg import Clock  # type: ignore[import-untyped]
+
+    config = load_config(CONFIG)
+    monitor = MonitorNode(config, output_dir=tmp_path / "snapshots", context=context)
+    other = Node("clock_and_imu", context=context)
+    executor = runtime.make_executor(context)
+    executor.add_node(monitor)
+    executor.add_node(other)
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    imu = other.create_publisher(Imu, "/imu/data", reliable)
+    clock = other.create_publisher(Clock, "/clock", 10)
+    health = monitor.monitor.health["/imu/data"]
+
+    def receipt_after_publishing() -> int:
+        count = health.count
+        assert spin_until(executor, lambda: imu.get_subscription_count() > 0, 5.0)
+        imu.publish(Imu())
+        assert spin_until(executor, lambda: health.count > count, 5.0)
+        assert health._last_ns is not None
+        return health._last_ns
+
+    before = time.time_ns()
+    wall = receipt_after_publishing()
+    assert before <= wall <= time.time_ns()
+
+    monitor.set_parameters([Parameter("use_sim_time", value=True)])
+    sim_ns = 42 * NS + 5
+    msg = Clock()
+    msg.clock.sec, msg.clock.nanosec = 42, 5
+
+    def clock_arrived() -> bool:
+        clock.publish(msg)
+        return monitor.get_clock().now().nanoseconds == sim_ns
+
+    assert spin_until(executor, clock_arrived, 5.0)
+    assert receipt_after_publishing() == sim_ns
+
+    monitor.set_parameters([Parameter("use_sim_time", value=False)])
+    before = time.time_ns()
+    assert before <= receipt_after_publishing() <= time.time_ns()
+
+
+def test_one_blas_thread_limits_numpys_openblas():
+    import ctypes
+
+    from gap_monitor.ros.monitor_node import one_blas_thread
+
+    maps = Path("/proc/self/maps").read_text() if Path("/proc/self/maps").exists() else ""
+    paths = {line.split(None, 5)[-1] for line in maps.splitlines() if "openblas" in line.lower()}
+    if not paths:
+        pytest.skip("numpy here is not linked against OpenBLAS")
+    assert one_blas_thread()
+    getters = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+               "openblas_get_num_threads64_", "openblas_get_num_threads")
+    lib = ctypes.CDLL(sorted(p for p in paths if p.startswith("/"))[0])
+    getter = next(getattr(lib, g) for g in getters if hasattr(lib, g))
+    assert getter() == 1

@@ -313,3 +313,67 @@ def test_euroc_shifted_imu_stamps_recovered_or_flagged(euroc: EurocData, imu_shi
     else:
         assert est.confidence < 0.5
         assert est.reason.startswith("low confidence")
+
+
+# --- the downscale fast path: the same frames as OpenCV's INTER_AREA and numpy's channel mean ---
+
+
+def _reference_downscale(image: np.ndarray, work_width: int) -> np.ndarray:
+    """FrameMotionTracker's downscale as first written: cv2.resize INTER_AREA in the image's own
+    dtype, then float32 and the mean over the colour channels."""
+    if image.ndim == 3:
+        image = image[:, :, :3]
+    if image.dtype not in (np.uint8, np.uint16, np.float32):
+        image = image.astype(np.float32)
+    h, w = image.shape[:2]
+    if w > work_width:
+        scale = w / work_width
+        size = (work_width, max(16, round(h / scale)))
+        image = cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
+    small = np.asarray(image, dtype=np.float32)
+    if small.ndim == 3:
+        small = small.mean(axis=2, dtype=np.float32)
+    return small
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4, 5, 8, 12, 16])
+@pytest.mark.parametrize("channels", [None, 1, 3, 4])
+def test_downscale_is_identical_to_area_resize_and_channel_mean(factor: int, channels: int | None):
+    """Bit for bit, for whole and fractional factors, grey and colour, random and saturated
+    content (every rounding tie of the block means shows up in the binary images)."""
+    rng = np.random.default_rng(factor * 10 + (channels or 0))
+    work = 32
+    for height in (16 * factor, 20 * factor + 1):  # whole factor in both axes, then not in y
+        shape = (height, work * factor) if channels is None else (height, work * factor, channels)
+        for content in ("random", "binary", "white"):
+            if content == "random":
+                image = rng.integers(0, 256, shape, dtype=np.uint8)
+            elif content == "binary":
+                image = (rng.integers(0, 2, shape) * 255).astype(np.uint8)
+            else:
+                image = np.full(shape, 255, np.uint8)
+            got = FrameMotionTracker(work)._downscale(image)
+            want = _reference_downscale(image, work)
+            assert got.dtype == want.dtype == np.float32
+            assert got.shape == want.shape
+            assert np.array_equal(got, want), (shape, content)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.float64, np.int32])
+def test_downscale_of_other_pixel_types_is_unchanged(dtype: type):
+    rng = np.random.default_rng(3)
+    for shape in ((720, 1280, 3), (480, 640), (100, 170, 3), (90, 100, 4)):
+        image: np.ndarray = (rng.random(shape) * 4000).astype(dtype)
+        got = FrameMotionTracker(160)._downscale(image)
+        assert np.array_equal(got, _reference_downscale(image, 160)), shape
+
+
+def test_downscale_of_a_non_contiguous_view_and_of_a_sim_frame():
+    rng = np.random.default_rng(4)
+    wide = rng.integers(0, 256, (720, 2560, 3), dtype=np.uint8)
+    view = wide[:, ::2]  # 1280 columns, not contiguous
+    assert np.array_equal(FrameMotionTracker(160)._downscale(view), _reference_downscale(view, 160))
+    from gap_monitor.sim import RigSettings, SimRig
+
+    frame = SimRig(RigSettings(width=1280, height=720)).camera(0.4).pixels
+    assert np.array_equal(FrameMotionTracker(160)._downscale(frame), _reference_downscale(frame, 160))

@@ -335,3 +335,35 @@ def test_clear_keeps_latched_messages() -> None:
     assert rb.stats().total_bytes == 0
     rb.push("/imu", 20, b"y")
     assert [m.data for m in rb.window(None, None, include_latched=False)] == [b"y"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_stats_equal_a_recount_of_the_held_messages(seed: int) -> None:
+    """stats() reports its kept byte count; it must equal the payloads actually held, through
+    window eviction, budget eviction, clock jumps, clear() and latched replacement."""
+    rng = random.Random(seed)
+    ring = RingBuffer(5_000, default_window_s=1.0)
+    ring.add_topic("/a", "std_msgs/msg/String")
+    ring.add_topic("/b", "std_msgs/msg/String", window_s=0.3)
+    ring.add_topic("/l", "std_msgs/msg/String", latched=True)
+    t = 10 * S
+    for i in range(2000):
+        t += rng.randint(0, 20_000_000)
+        if rng.random() < 0.005:
+            t -= 5 * S  # clock jump back
+        elif rng.random() < 0.01 * seed:
+            t -= rng.randint(0, 200_000_000)  # a little out of order, within the window
+        topic = rng.choice(["/a", "/a", "/b", "/l"])
+        ring.push(topic, t, bytes(rng.randint(0, 400)), latch_key=rng.randint(0, 3))
+        if rng.random() < 0.002:
+            ring.clear()
+        if i % 97 == 0:
+            stats = ring.stats()
+            held = ring.window(None, None)
+            for name, st in stats.topics.items():
+                mine = [m for m in held if m.topic == name]
+                assert st.count == len(mine)
+                assert st.bytes == sum(len(m.data) for m in mine)
+                times = [m.log_time_ns for m in mine]
+                assert (st.oldest_ns, st.newest_ns) == (min(times, default=None), max(times, default=None))
+            assert stats.total_bytes == sum(len(m.data) for m in held if not m.latched)

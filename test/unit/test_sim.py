@@ -1,3 +1,4 @@
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -173,3 +174,67 @@ def test_scenario_errors_name_key_value_and_allowed():
     assert any(p.startswith("faults[1].stream: 'imu': one of camera") for p in problems)
     assert any(p.startswith("faults[2].fraction: 2: a number in [0, 1]") for p in problems)
     assert len(problems) == 4
+
+
+def test_depth_camera_may_be_smaller_and_keeps_the_field_of_view():
+    """A 640x480 depth camera beside a 1280x720 colour one: its own size, its own focal length
+    (same horizontal field of view), and it moves with the yaw in its own pixels."""
+    settings = RigSettings(width=1280, height=720, depth_width=320, depth_height=240)
+    rig = SimRig(settings)
+    depth = rig.depth(1.0)
+    assert depth.pixels.shape == (240, 320) and depth.pixels.dtype == np.uint16
+    assert rig.camera(1.0).pixels.shape == (720, 1280, 3)
+    assert settings.depth_focal_px == pytest.approx(settings.focal_px / 4)
+    t0, t1 = 2.0, 2.0 + 1 / 15
+    a, b = (rig.depth(t).pixels.astype(np.float32) for t in (t0, t1))
+    window = cv2.createHanningWindow((320, 240), cv2.CV_32F)
+    (dx, _), _ = cv2.phaseCorrelate(a, b, window)
+    expected = settings.depth_focal_px * (yaw(t1) - yaw(t0))
+    assert abs(expected) > 0.5
+    assert dx == pytest.approx(expected, abs=0.5)
+
+
+def test_depth_defaults_to_the_camera_size():
+    plain = SimRig(RigSettings(width=160, height=120), Scenario(seed=7)).depth(0.7).pixels
+    explicit = SimRig(
+        RigSettings(width=160, height=120, depth_width=160, depth_height=120), Scenario(seed=7)
+    ).depth(0.7).pixels
+    assert plain.shape == (120, 160)
+    assert np.array_equal(plain, explicit)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("width", 8, "an integer in [16, 8192]"),
+        ("height", 640.0, "an integer in [16, 8192]"),
+        ("depth_width", 100_000, "an integer in [16, 8192]"),
+        ("depth_height", True, "an integer in [16, 8192]"),
+        ("camera_rate_hz", 0.0, "a finite number > 0"),
+        ("imu_rate_hz", float("nan"), "a finite number > 0"),
+        ("focal_px", -1.0, "a finite number > 0"),
+    ],
+)
+def test_rig_settings_validation_names_the_field(field: str, value: object, allowed: str):
+    kwargs: dict[str, object] = {field: value}
+    if field == "depth_width":
+        kwargs["depth_height"] = 480
+    if field == "depth_height":
+        kwargs["depth_width"] = 640
+    with pytest.raises(ValueError, match=rf"^{field}: .*must be {re.escape(allowed)}"):
+        RigSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_depth_size_needs_both_sides():
+    with pytest.raises(ValueError, match="depth_width, depth_height: 640, None: give both or neither"):
+        RigSettings(depth_width=640)
+
+
+def test_sim_command_line_refuses_a_bad_depth_size(capsys):
+    from gap_monitor.ros import sim_node
+
+    assert sim_node.main(["sim", "--depth-width", "640"]) == 2
+    assert "give both or neither" in capsys.readouterr().err
+    args = sim_node.build_parser().parse_args(["--depth-width", "640", "--depth-height", "480"])
+    assert sim_node.rig_settings(args).depth_size == (640, 480)
+    assert sim_node.rig_settings(sim_node.build_parser().parse_args([])).depth_size == (640, 480)

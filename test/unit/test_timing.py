@@ -363,3 +363,107 @@ def test_kuka_stamps_ahead_of_log_time_and_receipt_jitter(real_data_dir: Path) -
     assert found["future"].level == Severity.WARN  # a real clock offset between two machines
     assert "4101 of 4101" in found["future"].message
     assert all(found[c].level == Severity.OK for c in ("rate", "jitter", "gaps", "stamps"))
+
+
+# --- summary fast path: the same figures as the straightforward computation ----------------------
+
+
+def _reference_columns(st: StreamTiming, horizon: int) -> tuple[np.ndarray, ...]:
+    """The window's columns as summary() computed them before it cached an int64 table: one
+    Python pass per column over the held records (a record without a usable stamp has no latency)."""
+    records = [r for r in st._records if r[0] >= horizon]
+    no_latency = 1 | 2  # _NO_STAMP | _ZERO
+    periods = np.fromiter((r[1] for r in records if r[1] > 0), np.int64)
+    intervals = np.fromiter((r[2] for r in records if r[2] >= 0), np.int64)
+    latencies = np.fromiter((r[3] for r in records if not r[4] & no_latency), np.int64)
+    flags = np.fromiter((r[4] for r in records), np.int64, len(records))
+    return periods, intervals, latencies, flags
+
+
+def _reference_summary_values(st: StreamTiming, now_ns: int) -> dict[str, object]:
+    horizon = now_ns - st._window_ns
+    periods, intervals, latencies, flags = _reference_columns(st, horizon)
+    records = [r for r in st._records if r[0] >= horizon]
+    future = [-r[3] for r in records if r[4] & 4 and not r[4] & 3]
+
+    def spread(values: np.ndarray) -> tuple[float, ...] | None:
+        if len(values) < 2:
+            return None
+        median = float(np.median(values))
+        dev = np.abs(values - median)
+        return (median / MS, float(np.std(values)) / MS, float(np.percentile(dev, 95)) / MS,
+                float(dev.max()) / MS)
+
+    span = records[-1][0] - records[0][0] if len(records) >= 2 else 0
+    return {
+        "messages": len(records),
+        "window_s": span / NS,
+        "period": spread(periods),
+        "receipt": spread(intervals),
+        "non_monotonic": int(np.count_nonzero(flags & 8)),
+        "duplicate_stamps": int(np.count_nonzero(flags & 16)),
+        "zero_stamps": int(np.count_nonzero(flags & 2)),
+        "missing_stamps": int(np.count_nonzero(flags & 1)),
+        "future_stamps": len(future),
+        "max_future_ms": max(future) / MS if future else None,
+        "latency_median_ms": float(np.median(latencies)) / MS if len(latencies) else None,
+        "latency_p95_ms": float(np.percentile(latencies, 95)) / MS if len(latencies) else None,
+    }
+
+
+def _summary_values(st: StreamTiming, now_ns: int) -> dict[str, object]:
+    s = st.summary(now_ns)
+    period = None if s.period_median_ms is None else (
+        s.period_median_ms, s.jitter_std_ms, s.jitter_p95_ms, s.jitter_max_ms)
+    receipt = None if s.receipt_period_median_ms is None else (
+        s.receipt_period_median_ms, s.receipt_jitter_std_ms, s.receipt_jitter_p95_ms,
+        s.receipt_jitter_max_ms)
+    return {
+        "messages": s.messages,
+        "window_s": s.window_s,
+        "period": period,
+        "receipt": receipt,
+        "non_monotonic": s.non_monotonic,
+        "duplicate_stamps": s.duplicate_stamps,
+        "zero_stamps": s.zero_stamps,
+        "missing_stamps": s.missing_stamps,
+        "future_stamps": s.future_stamps,
+        "max_future_ms": s.max_future_ms,
+        "latency_median_ms": s.latency_median_ms,
+        "latency_p95_ms": s.latency_p95_ms,
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_summary_matches_the_reference_computation_on_messy_streams(seed: int) -> None:
+    """Summaries between messages (the cached table grows, is trimmed, is rebuilt after resets and
+    after the sample cap) equal the plain per-record computation, value for value."""
+    rng = np.random.default_rng(seed)
+    st = StreamTiming(200.0, TimingSettings(window_s=1.0, max_samples=150 + 100 * seed))
+    stamp, receipt, steady = T0, T0 + 2 * MS, 0
+    compared = 0
+    for _ in range(3000):
+        kind = rng.random()
+        step = int(5 * MS * rng.uniform(0.5, 1.5))
+        steady += step
+        receipt += step
+        if rng.random() < 0.01:
+            receipt -= int(3 * MS)  # small receipt step back: records not sorted by receipt
+        stamp += step if rng.random() > 0.02 else 40 * MS  # gaps
+        given: int | None = stamp
+        if kind < 0.03:
+            given = None
+        elif kind < 0.06:
+            given = 0
+        elif kind < 0.08:
+            given = stamp - int(12 * MS)  # late, non-monotonic
+        elif kind < 0.1:
+            given = receipt + int(50 * MS)  # from the future
+        st.observe(given, receipt + int(rng.exponential(MS)), steady)
+        if rng.random() < 0.002:
+            st.reset("test")
+        if rng.random() < 0.05:
+            now = receipt + int(rng.uniform(0, 1.5) * NS)
+            assert _summary_values(st, now) == _reference_summary_values(st, now)
+            compared += 1
+    assert compared > 50
