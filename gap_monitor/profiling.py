@@ -311,7 +311,7 @@ def _flush(
         summary.last_error = out.malformed[-1]
     summary.samples += len(out.features)
     result.samples.extend(
-        FeatureSample(conditions.modality, topic, features, time_ns) for time_ns, features in out.features
+        FeatureSample(conditions.modality, topic, sample.features, sample.time_ns) for sample in out.features
     )
     log_times.clear()
     datas.clear()

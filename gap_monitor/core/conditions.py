@@ -17,7 +17,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -61,11 +61,19 @@ class ConditionSettings:
             raise ValueError(f"hop_s: {self.hop_s!r}: at most window_s ({self.window_s:g})")
 
 
+class BatchSample(NamedTuple):
+    """Features `on_batch` produced: at the batch's message `position`, timed `time_ns`."""
+
+    position: int
+    time_ns: int
+    features: dict[str, float]
+
+
 @dataclass
 class BatchFeatures:
     """What `on_batch` made of a batch, in message order."""
 
-    features: list[tuple[int, dict[str, float]]] = field(default_factory=list)  # (time_ns, features)
+    features: list[BatchSample] = field(default_factory=list)
     malformed: list[str] = field(default_factory=list)  # ConditionError messages
     log_time_fallbacks: int = 0  # messages timed by log time (zero or unreadable header stamp)
 
@@ -169,8 +177,9 @@ class StreamConditions:
                     np.concatenate([b.fields[k] for b in batch.blocks])[order] for k in columns
                 )
                 window = self._imu if self.modality == "imu" else self._wrench
+                indices = rows[order]
                 for due, features in window.add_many(times, first, second):
-                    out.features.append((int(times[due]), features))
+                    out.features.append(BatchSample(int(indices[due]), int(times[due]), features))
         errors.sort()
         out.malformed = [why for _, why in errors]
         self.produced += len(out.features)
@@ -215,7 +224,7 @@ class StreamConditions:
                         errors.append((int(rows[order[k]]), str(exc)))
                         continue
                     if features is not None:
-                        out.features.append((int(times[k]), features))
+                        out.features.append(BatchSample(int(rows[order[k]]), int(times[k]), features))
                 continue
             self._joint_window(run_names)
             assert self._joints is not None
@@ -233,8 +242,9 @@ class StreamConditions:
                         values[here] = column[picked]
                         present[here] = True
             run_times = times[a:b]
+            run_rows = rows[order[a:b]]
             for due, features in self._joints.add_many(run_times, position, velocity, effort):
-                out.features.append((int(run_times[due]), features))
+                out.features.append(BatchSample(int(run_rows[due]), int(run_times[due]), features))
 
     def _joint_window(self, names: tuple[str, ...]) -> None:
         if self._joints is None or names != self._joint_names:

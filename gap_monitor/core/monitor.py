@@ -19,7 +19,12 @@ import numpy as np
 
 from gap_monitor import __version__
 from gap_monitor.core import cdr
-from gap_monitor.core.conditions import ConditionError, ConditionSettings, StreamConditions
+from gap_monitor.core.conditions import (
+    WINDOWED_MODALITIES,
+    ConditionError,
+    ConditionSettings,
+    StreamConditions,
+)
 from gap_monitor.core.config import COMPRESSED_IMAGE_TYPE, MonitorConfig, StreamConfig
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.motion_offset import MotionOffsetEstimator, MotionOffsetSettings, OffsetEstimate
@@ -48,6 +53,8 @@ TIMING_LIMITS = TimingLimits(silence_warn_periods=None, silence_error_periods=No
 LIVE_UNMATCHED_WARN_PCT = 20.0
 # Discovery and QoS matching deliver the first second of a stream in bursts: judge timing after it.
 TIMING_WARMUP_NS = 2 * NS
+# A windowed stream's batch is cut after this many messages even within a hop (a burst).
+BATCH_MAX = 4096
 TIMING_ASSESS_PERIOD_NS = NS
 
 
@@ -139,6 +146,14 @@ class Monitor:
             self.conditions = {
                 s.topic: StreamConditions(s.modality, s.msgtype, settings) for s in config.streams
             }
+        # IMU, joint and wrench messages reach their conditions in batches (`on_batch`: numpy
+        # decoding, one window push per batch), a hop's worth at a time instead of one call per
+        # message: features come at most a hop late, stamped with the receipt time of the message
+        # that completed them, as before.
+        self._batches = {
+            topic: _Batch() for topic, c in self.conditions.items() if c.modality in WINDOWED_MODALITIES
+        }
+        self._batch_span_ns = int(cc.hop_s * NS)
         self.profile = profile
         # Every snapshot names the profile it was judged against (hashing it once, not per trigger).
         self._profile_id = (
@@ -268,6 +283,13 @@ class Monitor:
         if motion is not None and topic in self._motion_topics:
             self._feed_motion(topic, stamp, data)
         if conditions is not None:
+            batch = self._batches.get(topic)
+            if batch is not None:
+                batch.receipts.append(receipt_ns)
+                batch.datas.append(data)
+                if receipt_ns - batch.receipts[0] >= self._batch_span_ns or len(batch.datas) >= BATCH_MAX:
+                    self._flush_batch(topic, batch)
+                return
             # Drivers that leave the header stamp unset still get features, timed by receipt
             # (as `profile build` times them by log time).
             try:
@@ -277,6 +299,22 @@ class Monitor:
                 return
             if features is not None:
                 self._on_features(topic, features, receipt_ns)
+
+    def _flush_batch(self, topic: str, batch: _Batch) -> None:
+        # A zero header stamp falls back to the receipt time, as on_message's callers do.
+        out = self.conditions[topic].on_batch(batch.receipts, batch.datas)
+        for why in out.malformed:
+            self._malformed(topic, f"features: {why}")
+        for sample in out.features:
+            self._on_features(topic, sample.features, batch.receipts[sample.position])
+        batch.receipts.clear()
+        batch.datas.clear()
+
+    def flush_batches(self) -> None:
+        """Features of every message received so far (the batches are otherwise cut by time)."""
+        for topic, batch in self._batches.items():
+            if batch.datas:
+                self._flush_batch(topic, batch)
 
     def _malformed(self, topic: str, why: str) -> None:
         self.malformed[topic] += 1
@@ -397,6 +435,7 @@ class Monitor:
     def check(self, now_ns: int) -> list[Event]:
         """Judge every check; an event for each change of level; snapshots for the ones the
         capture policy names; finish due snapshots."""
+        self.flush_batches()
         events, self._pending = self._pending, []
         c = self.config.capture
         for topic, health in self.health.items():
@@ -690,10 +729,21 @@ class Monitor:
     def close(self, now_ns: int) -> None:
         """Finish what the writer holds: a snapshot whose post window ends by `now_ns` is complete,
         a later one is written truncated."""
+        self.flush_batches()
         if self.writer is not None:
             self._clock_ns = now_ns
             self.writer.poll(now_ns)
             self.writer.close(now_ns, timeout_s=30.0)
+
+
+class _Batch:
+    """Windowed-stream messages waiting for their conditions: receipt times and CDR bytes."""
+
+    __slots__ = ("datas", "receipts")
+
+    def __init__(self) -> None:
+        self.receipts: list[int] = []
+        self.datas: list[bytes] = []
 
 
 def _grey_frame(msgtype: str, data: bytes) -> Any:

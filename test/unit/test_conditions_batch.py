@@ -161,7 +161,10 @@ def batched(kind: str, log_times: Sequence[int], datas: Sequence[bytes], sizes: 
     features, malformed, fallbacks, start = [], [], 0, 0
     for size in sizes:
         out = sc.on_batch(log_times[start : start + size], datas[start : start + size])
-        features += out.features
+        for sample in out.features:
+            # The position names the message that completed the window (timed by its stamp).
+            assert cdr.header_stamp_ns(datas[start + sample.position]) in (sample.time_ns, 0)
+            features.append((sample.time_ns, sample.features))
         malformed += out.malformed
         fallbacks += out.log_time_fallbacks
         start += size

@@ -354,3 +354,44 @@ def test_unset_header_stamps_still_give_features_at_the_configured_rate():
     for k in range(40):  # 2 s at 20 Hz, every stamp zero
         monitor.on_message("/cam", 1_000 * NS + k * NS // 20, image_bytes(0, "cam"))
     assert monitor.conditions["/cam"].produced == 10  # 5 Hz over 2 s
+
+
+def noisy_imu_bytes(stamp_ns: int, rng: np.random.Generator) -> bytes:
+    msg = Imu(
+        header=header(stamp_ns, "imu"),
+        orientation=Quaternion(x=0.0, y=0.0, z=0.0, w=1.0),
+        orientation_covariance=np.zeros(9),
+        angular_velocity=Vector3(*rng.normal(0.0, 0.05, 3)),
+        angular_velocity_covariance=np.zeros(9),
+        linear_acceleration=Vector3(*(rng.normal(0.0, 0.3, 3) + np.array([0.0, 0.0, 9.81]))),
+        linear_acceleration_covariance=np.zeros(9),
+    )
+    return bytes(STORE.serialize_cdr(msg, "sensor_msgs/msg/Imu"))
+
+
+def test_imu_features_come_in_batches_equal_to_message_by_message_and_at_most_a_hop_late() -> None:
+    from gap_monitor.core.conditions import StreamConditions
+
+    config = config_from_parameters({"imus": {"imu": {"topic": "/imu", "rate_hz": 200.0}}})
+    t0 = 1_000 * NS
+    monitor = Monitor(config, t0)
+    reference = StreamConditions("imu", "sensor_msgs/msg/Imu", monitor.conditions["/imu"].settings)
+    rng = np.random.default_rng(3)
+    hop_ns = int(config.conditions.hop_s * NS)
+    expected: list[tuple[int, dict[str, float]]] = []
+    for i in range(1000):  # 5 s at 200 Hz
+        stamp = t0 + i * 5_000_000
+        data = noisy_imu_bytes(stamp, rng)
+        monitor.on_message("/imu", stamp + 1_000_000, data)
+        features = reference.on_message(stamp, data)
+        if features is not None:
+            expected.append((stamp, features))
+        # Whatever was due a hop ago has reached the monitor without a check() to flush it.
+        due = [f for t, f in expected if t <= stamp - hop_ns]
+        if due:
+            assert monitor.latest_features["/imu"] in [f for _, f in expected]
+            assert [f for _, f in expected].index(monitor.latest_features["/imu"]) >= len(due) - 1
+    monitor.check(t0 + 1000 * 5_000_000)
+    assert len(expected) > 15
+    assert monitor.latest_features["/imu"] == expected[-1][1]
+    assert monitor.conditions["/imu"].produced == len(expected)
