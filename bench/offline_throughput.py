@@ -293,7 +293,7 @@ def _measure_all(options: BenchOptions, work: Path, say: Callable[[str], None]) 
         f"median of {REPEATS} runs, the tools taking turns",
         "profile build includes the profile's calibration and the SHA-256 of each source recording "
         "(hashed on a second thread); audit includes the motion-based camera-IMU offset (frame "
-        "motion measured on a second thread); the mcap reader uses one thread",
+        "motion of every camera frame); the mcap reader uses one thread",
     ]
     return BenchResult(
         name="offline",

@@ -377,3 +377,22 @@ def test_downscale_of_a_non_contiguous_view_and_of_a_sim_frame():
 
     frame = SimRig(RigSettings(width=1280, height=720)).camera(0.4).pixels
     assert np.array_equal(FrameMotionTracker(160)._downscale(frame), _reference_downscale(frame, 160))
+
+
+def test_fractional_factor_downscale_stays_close_to_the_area_resize_and_measures_the_same_shift():
+    """752 -> 160 px (factor 4.7, EuRoC's cameras): whole 4x4 blocks first, then an area resize of
+    the rest. Not bit-identical to one area resize, but the same low-pass picture and motion."""
+    rng = np.random.default_rng(5)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (600, 900), dtype=np.uint8), (0, 0), 3.0)
+    first, second = texture[40:520, 40:792], texture[40:520, 52:804]  # moved 12 px
+    tracker = FrameMotionTracker(160)
+    got = tracker._downscale(first)
+    want = _reference_downscale(first, 160)
+    assert got.shape == want.shape == (102, 160)
+    assert float(np.abs(got - want).mean()) < 1.0
+    assert float(np.abs(got - want).max()) < 12.0
+    tracker.update(1, first)
+    motion = tracker.update(2, second)
+    assert motion is not None
+    assert motion.dx_px == pytest.approx(-12.0, abs=0.3)
+    assert motion.dy_px == pytest.approx(0.0, abs=0.3)
