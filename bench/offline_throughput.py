@@ -50,7 +50,7 @@ from gap_monitor.sim_record import record_sim
 
 TITLE = "offline throughput: profile build and audit vs iterating the MCAP with the mcap reader"
 MB = 1e6
-REPEATS = 3
+REPEATS = 5
 MIN_RATIO = 0.5
 SIM_SECONDS = 10.0
 EUROC = REPO.parent / "shared" / "data" / "real" / "euroc_mh01_micro_ros2"
