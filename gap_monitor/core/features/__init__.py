@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -300,6 +300,21 @@ class TimeWindow:
                 if self._next_emit_ns <= t:
                     self._next_emit_ns = t + self.hop_ns
                 yield due
+
+    def features_many(
+        self,
+        times_ns: npt.NDArray[np.int64],
+        rows: Mapping[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_] | None]],
+        compute: Callable[[], dict[str, float] | None],
+    ) -> list[tuple[int, dict[str, float]]]:
+        """`push_many`, calling `compute` (which reads the window) at every due sample:
+        (sample index, features) for each that gives some."""
+        out = []
+        for due in self.push_many(times_ns, rows):
+            features = compute()
+            if features is not None:
+                out.append((due, features))
+        return out
 
     def _extend(
         self,

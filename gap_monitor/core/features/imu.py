@@ -116,12 +116,8 @@ class ImuWindow:
         gyro: npt.NDArray[np.float64],
     ) -> list[tuple[int, dict[str, float]]]:
         """`add` of N samples (N x 3 each): (sample index, features) for every hop that gives some."""
-        out = []
-        for due in self._window.push_many(times_ns, {"accel": (accel, None), "gyro": (gyro, None)}):
-            features = self._due_features()
-            if features is not None:
-                out.append((due, features))
-        return out
+        rows = {"accel": (accel, None), "gyro": (gyro, None)}
+        return self._window.features_many(times_ns, rows, self._due_features)
 
     def _due_features(self) -> dict[str, float] | None:
         accel_rows = self._window.array("accel")

@@ -148,13 +148,8 @@ class JointWindow:
     ) -> list[tuple[int, dict[str, float]]]:
         """`add` of N samples (N x joints each; velocities and efforts with the mask of the
         samples that carry them): (sample index, features) for every hop that gives some."""
-        out = []
         rows = {"position": (positions, None), "velocity": velocities, "effort": efforts}
-        for due in self._window.push_many(times_ns, rows):
-            features = self._due_features()
-            if features is not None:
-                out.append((due, features))
-        return out
+        return self._window.features_many(times_ns, rows, self._due_features)
 
     def _due_features(self) -> dict[str, float] | None:
         if self._window.count("position") < self._min_samples:
