@@ -505,11 +505,9 @@ class _Gyro:
             self.first_error = self.first_error or batch.errors[index]
         if not batch.blocks:
             return
-        rows = np.concatenate([b.rows for b in batch.blocks])
-        order = np.argsort(rows, kind="stable")
-        rates = np.concatenate([b.fields[2] for b in batch.blocks])[order]  # angular velocity
-        covariance0 = np.concatenate([b.fields[3][:, 0] for b in batch.blocks])[order]
-        self.stamps.extend(np.concatenate([b.stamps_ns for b in batch.blocks])[order].tolist())
+        rates = batch.field(2)  # angular velocity
+        covariance0 = batch.field(3)[:, 0]
+        self.stamps.extend(batch.stamps_ns().tolist())
         self.rates.extend(rates.reshape(-1).tolist())
         # REP 145: covariance[0] = -1 marks a field the sensor does not provide.
         self.with_data += int(((covariance0 != -1.0) & np.any(rates != 0.0, axis=1)).sum())

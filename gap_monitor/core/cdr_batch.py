@@ -50,6 +50,19 @@ class Block(Generic[_Msg]):
 class DecodedBatch(Generic[_Msg]):
     blocks: list[Block[_Msg]]
     errors: dict[int, str]  # position in the batch -> the decoder's CdrError message
+    # The blocks' rows concatenated, then taken in `order`, are the decoded messages in batch
+    # order; `positions` are their positions in the batch.
+    order: NDArray[np.intp]
+    positions: NDArray[np.intp]
+
+    def stamps_ns(self) -> NDArray[np.int64]:
+        """Header stamps of the decoded messages, in batch order."""
+        return np.concatenate([b.stamps_ns for b in self.blocks])[self.order]
+
+    def field(self, index: int) -> NDArray[np.float64]:
+        """Float64 field `index` of the decoded messages, in batch order (N x its length, which
+        must be the same in every block)."""
+        return np.concatenate([b.fields[index] for b in self.blocks])[self.order]
 
 
 def decode_batch(
@@ -98,7 +111,9 @@ def decode_batch(
                 _block(batch_index[pending[same]], rows[same], template, spans, dtypes, datas[first])
             )
             pending = pending[~same]
-    return DecodedBatch(blocks, errors)
+    decoded = np.concatenate([b.rows for b in blocks]) if blocks else np.zeros(0, dtype=np.intp)
+    order = np.argsort(decoded, kind="stable")
+    return DecodedBatch(blocks, errors, order, decoded[order])
 
 
 def _layout(

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gap_monitor.core import cdr
-from gap_monitor.core.cdr_batch import Block, decode_batch
+from gap_monitor.core.cdr_batch import DecodedBatch, decode_batch
 from gap_monitor.core.config import COMPRESSED_IMAGE_TYPE
 from gap_monitor.core.features import FeatureError
 from gap_monitor.core.features.depth import depth_features
@@ -161,25 +161,19 @@ class StreamConditions:
                 why = str(exc)
             errors.append((index, why))
         if batch.blocks:
-            rows = np.concatenate([b.rows for b in batch.blocks])
-            order = np.argsort(rows, kind="stable")
-            stamps = np.concatenate([b.stamps_ns for b in batch.blocks])[order]
-            log_times = np.asarray(log_times_ns, dtype=np.int64)[rows[order]]
+            stamps = batch.stamps_ns()
+            log_times = np.asarray(log_times_ns, dtype=np.int64)[batch.positions]
             unstamped = stamps == 0
             out.log_time_fallbacks += int(unstamped.sum())
             times = np.where(unstamped, log_times, stamps)
             if self.modality == "joints":
-                self._joint_batch(batch.blocks, rows, order, times, out, errors)
+                self._joint_batch(batch, times, out, errors)
             else:
                 # Imu: acceleration and angular velocity; WrenchStamped: force and torque.
-                columns = (4, 2) if self.modality == "imu" else (0, 1)
-                first, second = (
-                    np.concatenate([b.fields[k] for b in batch.blocks])[order] for k in columns
-                )
+                first, second = (4, 2) if self.modality == "imu" else (0, 1)
                 window = self._imu if self.modality == "imu" else self._wrench
-                indices = rows[order]
-                for due, features in window.add_many(times, first, second):
-                    out.features.append(BatchSample(int(indices[due]), int(times[due]), features))
+                for due, features in window.add_many(times, batch.field(first), batch.field(second)):
+                    out.features.append(BatchSample(int(batch.positions[due]), int(times[due]), features))
         errors.sort()
         out.malformed = [why for _, why in errors]
         self.produced += len(out.features)
@@ -187,15 +181,14 @@ class StreamConditions:
 
     def _joint_batch(
         self,
-        blocks: list[Block[Any]],
-        rows: npt.NDArray[np.intp],
-        order: npt.NDArray[np.intp],
+        batch: DecodedBatch[Any],
         times: npt.NDArray[np.int64],
         out: BatchFeatures,
         errors: list[tuple[int, str]],
     ) -> None:
         """Joint messages in runs of one name list: a run is pushed at once when its arrays fit
         the names, message by message through `on_message`'s own code otherwise."""
+        blocks, order, positions = batch.blocks, batch.order, batch.positions
         block_of_row = np.concatenate([np.full(b.rows.size, k) for k, b in enumerate(blocks)])[order]
         row_in_block = np.concatenate([np.arange(b.rows.size) for b in blocks])[order]
         names = [tuple(b.template.name) for b in blocks]
@@ -221,10 +214,10 @@ class StreamConditions:
                             int(times[k]), run_names, *(f[j] for f in block.fields)
                         )
                     except ConditionError as exc:
-                        errors.append((int(rows[order[k]]), str(exc)))
+                        errors.append((int(positions[k]), str(exc)))
                         continue
                     if features is not None:
-                        out.features.append(BatchSample(int(rows[order[k]]), int(times[k]), features))
+                        out.features.append(BatchSample(int(positions[k]), int(times[k]), features))
                 continue
             self._joint_window(run_names)
             assert self._joints is not None
@@ -242,7 +235,7 @@ class StreamConditions:
                         values[here] = column[picked]
                         present[here] = True
             run_times = times[a:b]
-            run_rows = rows[order[a:b]]
+            run_rows = positions[a:b]
             for due, features in self._joints.add_many(run_times, position, velocity, effort):
                 out.features.append(BatchSample(int(run_rows[due]), int(run_times[due]), features))
 

@@ -142,36 +142,34 @@ class _Channel:
         self.start = 0
 
     def append(self, time_ns: int, row: npt.NDArray[np.float64]) -> None:
-        times, values = self.times, self.values
-        end = len(times)
-        if end == values.shape[0]:
-            live = end - self.start
-            target = values if 2 * live <= end else np.empty((2 * end, self.width), dtype=np.float64)
-            target[:live] = values[self.start : end]
-            del times[: self.start]
-            self.values = values = target
-            self.start = 0
-            end = live
-        values[end] = row
-        times.append(time_ns)
+        end = len(self.times)
+        if end == self.values.shape[0]:
+            end = self._make_room(1)
+        self.values[end] = row
+        self.times.append(time_ns)
 
     def extend(self, times: list[int], rows: npt.NDArray[np.float64]) -> None:
-        """`append` of many rows at once (same storage rules)."""
+        """`append` of many rows at once."""
         count = len(times)
-        if not count:
-            return
         end = len(self.times)
         if end + count > self.values.shape[0]:
-            live = end - self.start
-            capacity = max(2 * self.values.shape[0], 2 * (live + count))
-            target = np.empty((capacity, self.width), dtype=np.float64)
-            target[:live] = self.values[self.start : end]
-            del self.times[: self.start]
-            self.values = target
-            self.start = 0
-            end = live
+            end = self._make_room(count)
         self.values[end : end + count] = rows
         self.times.extend(times)
+
+    def _make_room(self, count: int) -> int:
+        """Room for `count` more rows: the live rows moved to the front, into a buffer twice the
+        size when they would fill more than half of it; returns the new end."""
+        values, end = self.values, len(self.times)
+        live = end - self.start
+        capacity = values.shape[0]
+        if 2 * (live + count) > capacity:
+            values = np.empty((max(2 * capacity, 2 * (live + count)), self.width), dtype=np.float64)
+        values[:live] = self.values[self.start : end]
+        del self.times[: self.start]
+        self.values = values
+        self.start = 0
+        return live
 
     def __len__(self) -> int:
         return len(self.times) - self.start
