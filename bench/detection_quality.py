@@ -58,16 +58,21 @@ import numpy.typing as npt
 from bench import BenchOptions
 from bench.machine import REPO
 from bench.report import BenchResult, Row, Table, format_number
-from gap_monitor.core import cdr
-from gap_monitor.core.conditions import ConditionSettings, StreamConditions
-from gap_monitor.core.profile import FeatureSample, Profile
-from gap_monitor.core.scoring import ConditionMonitor, StreamScorer, build_calibrated_profile, count_alarms
-from gap_monitor.profiling import extract_features
-from gap_monitor.scenario import Scenario, scenario_from_mapping
-from gap_monitor.sim import DEFAULT_TOPICS, MSG_TYPES, RigSettings, Scheduler, SimRig
+from gap_monitor.core.conditions.feed import ConditionSettings, StreamConditions
+from gap_monitor.core.conditions.profile import FeatureSample, Profile
+from gap_monitor.core.conditions.scoring import (
+    ConditionMonitor,
+    StreamScorer,
+    build_calibrated_profile,
+    count_alarms,
+)
+from gap_monitor.core.io import cdr
+from gap_monitor.offline.extraction import extract_features
 
 # sim_record's serializer, so the clean streams are the very bytes a recording would hold.
-from gap_monitor.sim_record import DEFAULT_T0_NS, SimSerializer, record_sim
+from gap_monitor.sim.record import DEFAULT_T0_NS, SimSerializer, record_sim
+from gap_monitor.sim.rig import DEFAULT_TOPICS, MSG_TYPES, RigSettings, Scheduler, SimRig
+from gap_monitor.sim.scenario import Scenario, scenario_from_mapping
 
 TITLE = "detection quality: profile + calibrated alarm vs river ADWIN / PageHinkley / KSWIN"
 
@@ -329,7 +334,7 @@ def doubled_imu_noise(items: Messages, seed: int = 0) -> list[tuple[int, bytes]]
 def euroc_data(real_dir: str) -> EurocData:
     """Per topic: the first 60 % of the stamp span trains; the rest is the clean held-out stretch,
     and, changed from its first third on, the trial."""
-    from gap_monitor.core.bags import open_recording
+    from gap_monitor.core.io.recordings import open_recording
 
     changes: dict[str, tuple[str, str, Change, tuple[str, ...]]] = {
         EUROC_CAM: ("camera", "sensor_msgs/msg/Image", darkened, ("mean_luminance",)),

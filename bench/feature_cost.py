@@ -1,6 +1,6 @@
 """Feature cost per frame: camera and depth features against a plain grey conversion of a frame.
 
-Frames are the simulated rig's (`gap_monitor.sim.SimRig`: a textured scene with sharp-edged shapes,
+Frames are the simulated rig's (`gap_monitor.sim.rig.SimRig`: a textured scene with sharp-edged shapes,
 sensor noise and a depth scene with ~3 % holes), rendered at 1280x720 and 640x480; a few distinct
 frames are cycled so no measurement reads one frame from a warm cache. Each figure is the median
 of N repetitions; the measured call and the baseline alternate within every repetition, so a change
@@ -33,10 +33,10 @@ import numpy.typing as npt
 from bench import BenchOptions
 from bench.report import BenchResult, Row, Table, format_number
 from bench.snapshot_write import serializer, sim_rig
-from gap_monitor.core.conditions import DEPTH_WORK_WIDTH, ConditionSettings, StreamConditions
-from gap_monitor.core.features import image as image_module
-from gap_monitor.core.features.depth import depth_features
-from gap_monitor.core.features.image import image_features
+from gap_monitor.core.conditions.features import image as image_module
+from gap_monitor.core.conditions.features.depth import depth_features
+from gap_monitor.core.conditions.features.image import image_features
+from gap_monitor.core.conditions.feed import DEPTH_WORK_WIDTH, ConditionSettings, StreamConditions
 
 TITLE = "feature cost per frame: image / depth features vs cv2.cvtColor(RGB2GRAY) of the frame"
 NS = 1_000_000_000

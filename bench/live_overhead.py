@@ -38,7 +38,7 @@ import yaml
 from bench import BenchOptions
 from bench.machine import REPO, load
 from bench.report import BenchResult, Row, Table, at_most, not_below, ratio_at_most
-from gap_monitor.core.config import (
+from gap_monitor.core.config.model import (
     MODALITY_KEYS,
     NODE_NAME,
     MonitorConfig,
@@ -46,7 +46,7 @@ from gap_monitor.core.config import (
     load_config,
     parameters_from_file,
 )
-from gap_monitor.sim import DEFAULT_TOPICS, RigSettings
+from gap_monitor.sim.rig import DEFAULT_TOPICS, RigSettings
 
 TITLE = "monitor node vs no-op raw subscribers, live simulated sensor suite"
 NS = 1_000_000_000
@@ -210,9 +210,9 @@ def build_training_profile(rig: RigSettings, path: Path, seconds: float = TRAINI
     profile uses), written to `path`."""
     import shutil
 
-    from gap_monitor.profiling import build_profile
-    from gap_monitor.scenario import Scenario
-    from gap_monitor.sim_record import record_sim
+    from gap_monitor.offline.extraction import build_profile
+    from gap_monitor.sim.record import record_sim
+    from gap_monitor.sim.scenario import Scenario
 
     rate = MonitorConfig().conditions.image_rate_hz
     training = dataclasses.replace(rig, camera_rate_hz=rate, depth_rate_hz=rate)

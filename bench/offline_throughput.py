@@ -1,7 +1,7 @@
 """Offline throughput: `profile build` and `audit` against reading the same MCAP and decoding nothing.
 
-Measured: `gap_monitor.profiling.build_profile` (the conditions layer over every sensor message,
-then the calibrated profile, progress bar off) and `gap_monitor.audit.run_audit` (stamp timing of
+Measured: `gap_monitor.offline.extraction.build_profile` (the conditions layer over every sensor message,
+then the calibrated profile, progress bar off) and `gap_monitor.offline.audit.run_audit` (stamp timing of
 every message, camera-IMU motion offset, findings), each on a whole recording. Baseline: iterating
 the recording's .mcap file(s) with the mcap reader (`mcap.reader.make_reader(f).iter_messages()`),
 which reads and decompresses every chunk and decodes no message. Throughput is the .mcap files'
@@ -9,12 +9,12 @@ size on disk over the wall time; ratio = measured MB/s / baseline MB/s.
 
 Recordings: the real EuRoC MH_01 excerpt (`../shared/data/real/euroc_mh01_micro_ros2`, IMU-heavy:
 29k small messages, 190 images) when it is there, and a recording of the simulated rig written by
-`gap_monitor.sim_record.record_sim` into the work folder (image-heavy: 640x480 rgb8 + 16UC1 @ 30 Hz,
+`gap_monitor.sim.record.record_sim` into the work folder (image-heavy: 640x480 rgb8 + 16UC1 @ 30 Hz,
 IMU 400 Hz, joints 500 Hz, wrench 1 kHz). A warm-up pass reads each file first, so every figure
 is from the page cache (a cold disk would slow the baseline and hide part of the gap). Each figure
 is the median of REPEATS runs, the three tools taking turns within each round.
 
-Also shown, to say where the time goes: reading through `gap_monitor.core.bags` with rosbags
+Also shown, to say where the time goes: reading through `gap_monitor.core.io.recordings` with rosbags
 (`Recording.messages`, every payload copied) and in place (`Recording.views`, what both commands
 read with: payloads as memoryviews into the mapped MCAP), and the SHA-256 of the files (profile
 build hashes its sources on a second thread while it extracts and calibrates, so on uncompressed
@@ -42,11 +42,11 @@ from typing import Any, TextIO
 from bench import BenchOptions
 from bench.machine import REPO, load
 from bench.report import BenchResult, Row, Table, format_number, ratio
-from gap_monitor.audit import run_audit
-from gap_monitor.core.bags import open_recording
-from gap_monitor.profiling import build_profile
-from gap_monitor.scenario import Scenario
-from gap_monitor.sim_record import record_sim
+from gap_monitor.core.io.recordings import open_recording
+from gap_monitor.offline.audit import run_audit
+from gap_monitor.offline.extraction import build_profile
+from gap_monitor.sim.record import record_sim
+from gap_monitor.sim.scenario import Scenario
 
 TITLE = "offline throughput: profile build and audit vs iterating the MCAP with the mcap reader"
 MB = 1e6
@@ -86,7 +86,7 @@ def iterate_mcap(files: Sequence[Path]) -> int:
 
 
 def iterate_bags(recording: Path, in_place: bool = False) -> int:
-    """Every message through gap_monitor.core.bags: with rosbags (payloads copied), or in place
+    """Every message through gap_monitor.core.io.recordings: with rosbags (payloads copied), or in place
     (`Recording.views`, what profile build and audit read with)."""
     count = 0
     with open_recording(recording) as rec:

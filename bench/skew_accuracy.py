@@ -1,7 +1,7 @@
 """Skew accuracy: estimated stamp offsets and drifts against injected truth, and the motion-based
 camera-IMU offset against injected shifts on the simulated rig.
 
-Stamp skew (`gap_monitor.core.skew`): two synthetic streams of header stamps, each with Gaussian
+Stamp skew (`gap_monitor.core.timing.skew`): two synthetic streams of header stamps, each with Gaussian
 stamp jitter (software stamping, JITTER_MS), stream `a` offset by a constant (1, 2, 5, 10, 30 ms)
 or running fast by a drift (50, 200 ppm) against stream `b`. Two pairs: 30 Hz / 30 Hz (stereo
 cameras; measurable offsets |x| < 16.7 ms, half the period) and 10 Hz / 10 Hz (|x| < 50 ms).
@@ -12,7 +12,7 @@ with a random 0.2-2 ms transport delay; offset statistics over its default 10 s 
 `measure_skew` offline (whole record). Offset cases last OFFSET_S, drift cases DRIFT_S (the drift
 line's default window).
 
-Motion offset (`gap_monitor.core.motion_offset.estimate_motion_offset`): the simulated rig's camera
+Motion offset (`gap_monitor.core.timing.motion_offset.estimate_motion_offset`): the simulated rig's camera
 (640x480 rgb8 @ 30 Hz, the live sim's size) and gyro (400 Hz) over MOTION_S, frame stamps shifted by
 -20, -10, -5, 0, +5, +10, +20 ms (camera stamps late by the shift, the estimator's sign convention).
 
@@ -33,10 +33,10 @@ import numpy.typing as npt
 
 from bench import BenchOptions
 from bench.report import BenchResult, Row, Table, format_number
-from gap_monitor.core.motion_offset import MotionOffsetSettings, estimate_motion_offset
-from gap_monitor.core.skew import PairSkew, SkewSummary, measure_skew
-from gap_monitor.scenario import Scenario
-from gap_monitor.sim import RigSettings, SimRig
+from gap_monitor.core.timing.motion_offset import MotionOffsetSettings, estimate_motion_offset
+from gap_monitor.core.timing.skew import PairSkew, SkewSummary, measure_skew
+from gap_monitor.sim.rig import RigSettings, SimRig
+from gap_monitor.sim.scenario import Scenario
 
 TITLE = "skew accuracy: stamp offset/drift and motion-based camera-IMU offset vs injected truth"
 NS = 1_000_000_000

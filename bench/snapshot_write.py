@@ -2,7 +2,7 @@
 
 The sensor suite of the live benchmark, as serialized CDR: 1280x720 rgb8 camera and 640x480 16UC1
 depth at 30 Hz, IMU 400 Hz, JointState 500 Hz, WrenchStamped 1 kHz (about 100 MB/s). Content is
-the simulated rig's (`gap_monitor.sim.SimRig`: textured scene with sharp-edged shapes and sensor
+the simulated rig's (`gap_monitor.sim.rig.SimRig`: textured scene with sharp-edged shapes and sensor
 noise, depth with holes), serialized with rosbags' Jazzy typestore; a pool of one second of distinct
 messages per stream is cycled (the same bytes objects, so neither filling a ring nor pushing at
 100 MB/s costs a copy: what is measured is the writer). MCAP compresses each 4 MB chunk (one or two
@@ -60,11 +60,16 @@ import numpy.typing as npt
 from bench import BenchOptions
 from bench.machine import load
 from bench.report import BenchResult, Row, Table, at_most, format_number, ratio
-from gap_monitor.core import snapshot as snapshot_module
-from gap_monitor.core.ring_buffer import RingBuffer
-from gap_monitor.core.snapshot import COMPRESSIONS, WRITE_BEHIND_BYTES, SnapshotSettings, SnapshotWriter
-from gap_monitor.scenario import Scenario
-from gap_monitor.sim import (
+from gap_monitor.core.capture import snapshot as snapshot_module
+from gap_monitor.core.capture.ring_buffer import RingBuffer
+from gap_monitor.core.capture.snapshot import (
+    COMPRESSIONS,
+    WRITE_BEHIND_BYTES,
+    SnapshotSettings,
+    SnapshotWriter,
+)
+from gap_monitor.sim.record import SimSerializer
+from gap_monitor.sim.rig import (
     DEFAULT_TOPICS,
     FRAME_IDS,
     ImageSample,
@@ -74,7 +79,7 @@ from gap_monitor.sim import (
     SimRig,
     WrenchSample,
 )
-from gap_monitor.sim_record import SimSerializer
+from gap_monitor.sim.scenario import Scenario
 
 TITLE = "snapshot writing: SnapshotWriter (none/lz4/zstd) vs raw sequential write + fsync of the same bytes"
 NS = 1_000_000_000

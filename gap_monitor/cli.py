@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from gap_monitor.core.config import ConfigError, load_config
+from gap_monitor.core.config.model import ConfigError, load_config
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("sim_args", nargs=argparse.REMAINDER, help="arguments for sim (see `sim --help`)")
     sim.set_defaults(func=_cmd_sim)
 
-    from gap_monitor import audit, profiling, replay, report, sim_record
+    from gap_monitor.offline import audit, replay, report
+    from gap_monitor.offline import extraction as profiling
+    from gap_monitor.sim import record as sim_record
 
     profiling.add_parser(sub)
     report.add_parser(sub)

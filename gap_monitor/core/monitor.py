@@ -18,23 +18,29 @@ import cv2
 import numpy as np
 
 from gap_monitor import __version__
-from gap_monitor.core import cdr
-from gap_monitor.core.conditions import (
+from gap_monitor.core.capture.ring_buffer import RingBuffer
+from gap_monitor.core.capture.snapshot import (
+    SnapshotSettings,
+    SnapshotWriter,
+    TriggerResult,
+    check_ring_buffer,
+)
+from gap_monitor.core.capture.triggers import CAPTURE_KINDS, TriggerSet, build_triggers
+from gap_monitor.core.conditions.feed import (
     WINDOWED_MODALITIES,
     ConditionError,
     ConditionSettings,
     StreamConditions,
 )
-from gap_monitor.core.config import COMPRESSED_IMAGE_TYPE, MonitorConfig, StreamConfig
+from gap_monitor.core.conditions.profile import Profile
+from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScore
+from gap_monitor.core.config.model import COMPRESSED_IMAGE_TYPE, MonitorConfig, StreamConfig
 from gap_monitor.core.events import Event, Severity
-from gap_monitor.core.motion_offset import MotionOffsetEstimator, MotionOffsetSettings, OffsetEstimate
-from gap_monitor.core.profile import Profile
-from gap_monitor.core.ring_buffer import RingBuffer
-from gap_monitor.core.scoring import ConditionMonitor, StreamScore
-from gap_monitor.core.skew import SkewLimits, SkewPair, SkewSettings, SkewTracker
-from gap_monitor.core.snapshot import SnapshotSettings, SnapshotWriter, TriggerResult, check_ring_buffer
-from gap_monitor.core.stream_health import HealthReport, StreamHealth
-from gap_monitor.core.timing import (
+from gap_monitor.core.io import cdr
+from gap_monitor.core.timing.health import HealthReport, StreamHealth
+from gap_monitor.core.timing.motion_offset import MotionOffsetEstimator, MotionOffsetSettings, OffsetEstimate
+from gap_monitor.core.timing.skew import SkewLimits, SkewPair, SkewSettings, SkewTracker
+from gap_monitor.core.timing.stamps import (
     Finding,
     TimingLimits,
     TimingSettings,
@@ -42,7 +48,6 @@ from gap_monitor.core.timing import (
     TimingTracker,
     assess_summary,
 )
-from gap_monitor.core.triggers import CAPTURE_KINDS, TriggerSet, build_triggers
 
 NS = 1_000_000_000
 HEADERLESS_TYPES = frozenset({"std_msgs/msg/String", "std_msgs/msg/Bool"})

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from sensor_msgs.msg import Image, Imu, JointState
 from std_msgs.msg import Header
 
-from gap_monitor.sim import ImageSample, ImuSample, JointSample, Sample, WrenchSample
+from gap_monitor.sim.rig import ImageSample, ImuSample, JointSample, Sample, WrenchSample
 
 NS = 1_000_000_000
 

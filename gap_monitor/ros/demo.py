@@ -22,14 +22,14 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
-from gap_monitor.core.config import load_config
+from gap_monitor.core.config.model import load_config
 from gap_monitor.core.events import Event, Severity
-from gap_monitor.profiling import build_profile
-from gap_monitor.report import ReportSettings, build_report
+from gap_monitor.offline.extraction import build_profile
+from gap_monitor.offline.report import ReportSettings, build_report
 from gap_monitor.ros import runtime
-from gap_monitor.scenario import Scenario, resolve_scenario
-from gap_monitor.sim import RigSettings
-from gap_monitor.sim_record import record_sim
+from gap_monitor.sim.record import record_sim
+from gap_monitor.sim.rig import RigSettings
+from gap_monitor.sim.scenario import Scenario, resolve_scenario
 
 LEVEL_NAMES = {int(s): s.name for s in Severity}
 

@@ -26,7 +26,9 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from gap_monitor.core.config import (
+from gap_monitor.core.capture.snapshot import OutputDirError
+from gap_monitor.core.conditions.profile import Profile, ProfileError
+from gap_monitor.core.config.model import (
     ConfigError,
     MonitorConfig,
     config_from_parameters,
@@ -34,8 +36,6 @@ from gap_monitor.core.config import (
 )
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.monitor import Monitor, StatusReport
-from gap_monitor.core.profile import Profile, ProfileError
-from gap_monitor.core.snapshot import OutputDirError
 from gap_monitor.ros import qos, runtime
 from gap_monitor.ros.convert import message_class
 

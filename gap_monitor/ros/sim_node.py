@@ -18,8 +18,8 @@ from rclpy.utilities import remove_ros_args
 
 from gap_monitor.ros import runtime
 from gap_monitor.ros.convert import message_class, sample_to_message
-from gap_monitor.scenario import resolve_scenario
-from gap_monitor.sim import DEFAULT_TOPICS, FRAME_IDS, MSG_TYPES, RigSettings, Scheduler, SimRig, Tick
+from gap_monitor.sim.rig import DEFAULT_TOPICS, FRAME_IDS, MSG_TYPES, RigSettings, Scheduler, SimRig, Tick
+from gap_monitor.sim.scenario import resolve_scenario
 
 NS = 1_000_000_000
 # What typical drivers offer: images and joint states reliable, IMU and F/T as best-effort sensor data.

@@ -16,14 +16,14 @@ import cv2
 import numpy as np
 import pytest
 
-from gap_monitor.core.bags import open_recording
+from gap_monitor.core.io.recordings import open_recording
 from gap_monitor.core.monitor import Monitor
-from gap_monitor.profiling import build_profile
-from gap_monitor.replay import config_for_recording
-from gap_monitor.report import COLOURS, build_report
-from gap_monitor.scenario import Fault, Scenario
-from gap_monitor.sim import RigSettings
-from gap_monitor.sim_record import record_sim
+from gap_monitor.offline.extraction import build_profile
+from gap_monitor.offline.replay import config_for_recording
+from gap_monitor.offline.report import COLOURS, build_report
+from gap_monitor.sim.record import record_sim
+from gap_monitor.sim.rig import RigSettings
+from gap_monitor.sim.scenario import Fault, Scenario
 
 CHROMIUM = Path("/usr/bin/chromium")
 NS = 1_000_000_000

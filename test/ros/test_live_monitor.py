@@ -20,13 +20,13 @@ from ros_helpers import REPO, spin_until
 from sensor_msgs.msg import Image, Imu
 from std_msgs.msg import String
 
-from gap_monitor.core.cdr import header_stamp_ns
-from gap_monitor.core.config import CaptureConfig, load_config
+from gap_monitor.core.config.model import CaptureConfig, load_config
 from gap_monitor.core.events import Event, Severity
+from gap_monitor.core.io.cdr import header_stamp_ns
 from gap_monitor.ros import runtime
 from gap_monitor.ros.convert import message_class
 from gap_monitor.ros.monitor_node import MonitorNode
-from gap_monitor.sim import DEFAULT_TOPICS, MSG_TYPES, RigSettings
+from gap_monitor.sim.rig import DEFAULT_TOPICS, MSG_TYPES, RigSettings
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 NS = 1_000_000_000

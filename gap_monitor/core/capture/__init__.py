@@ -1,0 +1,1 @@
+"""Hard-case capture: the ring buffer, snapshots and their triggers."""

@@ -1,0 +1,1 @@
+"""Training conditions: features, the feed loop, the profile, scoring and the alarm."""

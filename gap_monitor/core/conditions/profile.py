@@ -1,0 +1,976 @@
+"""Training-condition profile: what each feature of each stream looked like in the training data.
+
+A profile holds, per stream (a camera, an IMU, ...; each stream has one modality):
+
+* per feature: count, NaN count, mean, population std, min, max, quantiles at ``QUANTILE_LEVELS``
+  (numpy's linear interpolation) and an equal-width histogram between min and max;
+* a joint Gaussian model of the features (``GaussianModel``): mean vector, shrunk covariance, and
+  the quantiles of the training rows' own Mahalanobis distances;
+* optionally the calibrated alarm (``AlarmCalibration``, set by ``scoring.calibrate``).
+
+Covariance shrinkage. The sample correlation matrix is shrunk towards the identity (i.e. the
+covariance towards its own diagonal) with the analytic Ledoit-Wolf-type intensity of Schafer &
+Strimmer (2005, target "D"): delta = sum_{i!=j} Var(r_ij) / sum_{i!=j} r_ij^2, clipped to [0, 1].
+It needs no tuning, goes to 0 for strongly correlated features with plenty of data and towards 1
+when the correlations are indistinguishable from noise. A fixed intensity can be given instead.
+Each variance is then floored at the feature's ``resolution`` squared, so a feature that hardly
+varied in training (a NaN count that was always 0) stays in the model without making a trivial
+change an enormous distance; features with zero variance and no resolution are left out.
+
+Merging (``merge_profiles``): counts, means, standard deviations, min and max combine exactly;
+quantiles are approximate, read from the mixture of the inputs' histograms (uniform within a bin);
+mean vectors and the stored (shrunk) covariances are pooled with the between-profile spread, and
+the merged shrinkage is the count-weighted mean. The training distance quantiles cannot be
+recomputed without the data, so a merged model has none (the scorer falls back to the chi-square).
+Alarm calibrations are dropped: a merged profile scores differently and has to be calibrated again.
+
+Files are YAML (``yaml.safe_dump``, plain types) with ``schema_version``; loading checks it and
+every key, raising ``ProfileError`` with the file and the key path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import mmap
+import time
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import yaml
+
+from gap_monitor.core.conditions.features import MODALITIES, feature_spec
+
+SCHEMA_VERSION = 1
+QUANTILE_LEVELS: tuple[float, ...] = (0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999)
+QUANTILE_KEYS: tuple[str, ...] = ("p0.1", "p1", "p5", "p25", "p50", "p75", "p95", "p99", "p99.9")
+DEFAULT_HISTOGRAM_BINS = 64
+# Fewer complete rows than this and no joint model is fitted (the shrinkage estimate needs n >= 3).
+MIN_MODEL_SAMPLES = 3
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class ProfileError(ValueError):
+    """A profile file or structure that cannot be used: corrupt, incomplete, wrong version."""
+
+
+class FeatureSample(NamedTuple):
+    """One feature dict of one stream at one time, as the profile builder consumes them."""
+
+    modality: str
+    stream: str
+    features: Mapping[str, float]
+    time_ns: int
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts in ``len(counts)`` equal-width bins from ``low`` to ``high`` (the last bin closed).
+
+    ``low == high`` is a point mass (every count in the first bin). Counts are floats because a
+    merged histogram redistributes counts between bins.
+    """
+
+    low: float
+    high: float
+    counts: tuple[float, ...]
+
+    @classmethod
+    def from_values(cls, values: FloatArray, bins: int) -> Histogram:
+        if values.size == 0:
+            return cls(math.nan, math.nan, tuple(0.0 for _ in range(bins)))
+        low, high = float(np.min(values)), float(np.max(values))
+        if low == high:
+            return cls(low, high, (float(values.size), *(0.0 for _ in range(bins - 1))))
+        counts, _ = np.histogram(values, bins=bins, range=(low, high))
+        return cls(low, high, tuple(float(c) for c in counts))
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.counts))
+
+    def edges(self) -> FloatArray:
+        return np.linspace(self.low, self.high, len(self.counts) + 1, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class FeatureStats:
+    count: int
+    nan_count: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    quantiles: tuple[float, ...]  # at QUANTILE_LEVELS
+    histogram: Histogram
+    unit: str = ""
+    resolution: float = 0.0
+
+    def quantile(self, key: str) -> float:
+        """A stored quantile by key ("p1", "p99.9", ...)."""
+        return self.quantiles[QUANTILE_KEYS.index(key)]
+
+    @property
+    def p1(self) -> float:
+        return self.quantile("p1")
+
+    @property
+    def p99(self) -> float:
+        return self.quantile("p99")
+
+
+@dataclass(frozen=True)
+class GaussianModel:
+    """Mean and shrunk covariance of the features listed, fitted on complete rows."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    covariance: tuple[tuple[float, ...], ...]
+    shrinkage: float
+    count: int
+    # Quantiles (QUANTILE_LEVELS) of the training rows' own Mahalanobis distances: the scorer
+    # judges a distance against these rather than trusting the chi-square (features are rarely
+    # Gaussian). None after a merge, which changes the model.
+    distance_quantiles: tuple[float, ...] | None = None
+
+    def mean_vector(self) -> FloatArray:
+        return np.asarray(self.mean, dtype=np.float64)
+
+    def covariance_matrix(self) -> FloatArray:
+        return np.asarray(self.covariance, dtype=np.float64).reshape(len(self.features), len(self.features))
+
+
+@dataclass(frozen=True)
+class AlarmCalibration:
+    """Sequential alarm settings for one stream, scores being -log10(p).
+
+    Fires when ``fire_k`` of the last ``fire_n`` scores exceed ``threshold``, or at once on a single
+    score above ``instant_threshold`` (evidence too strong to wait for; 0: no such rule), or when the
+    accumulated evidence S_t = max(0, S_t-1 + score_t - ``evidence_reference``) exceeds
+    ``evidence_threshold`` (a CUSUM over the scores; 0: no such rule); once fired it clears (and
+    re-arms) after ``clear_n`` consecutive scores below ``clear_threshold``. The remaining fields
+    record how the thresholds were chosen.
+    """
+
+    threshold: float
+    clear_threshold: float
+    fire_k: int = 3
+    fire_n: int = 5
+    clear_n: int = 10
+    frame_rate_hz: float = 0.0
+    target_false_alarms_per_hour: float = 0.0
+    held_out_samples: int = 0
+    method: str = ""
+    instant_threshold: float = 0.0
+    evidence_reference: float = 0.0
+    evidence_threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not math.isfinite(self.evidence_reference) or self.evidence_reference < 0:
+            problems.append(f"evidence_reference={self.evidence_reference!r}: must be a finite score >= 0")
+        if not math.isfinite(self.evidence_threshold) or self.evidence_threshold < 0:
+            problems.append(f"evidence_threshold={self.evidence_threshold!r}: must be a finite sum >= 0")
+        if not math.isfinite(self.instant_threshold) or self.instant_threshold < 0:
+            problems.append(f"instant_threshold={self.instant_threshold!r}: must be a finite score >= 0")
+        if not math.isfinite(self.threshold) or self.threshold <= 0:
+            problems.append(f"threshold={self.threshold!r}: must be a finite score > 0")
+        elif not (0 <= self.clear_threshold < self.threshold):
+            problems.append(
+                f"clear_threshold={self.clear_threshold!r}: must be >= 0 and below threshold "
+                f"{self.threshold!r}"
+            )
+        if not 1 <= self.fire_n <= 1000:
+            problems.append(f"fire_n={self.fire_n!r}: must be 1..1000 samples")
+        if not 1 <= self.fire_k <= max(self.fire_n, 1):
+            problems.append(f"fire_k={self.fire_k!r}: must be 1..fire_n ({self.fire_n})")
+        if self.clear_n < 1:
+            problems.append(f"clear_n={self.clear_n!r}: must be >= 1 sample")
+        if not math.isfinite(self.frame_rate_hz) or self.frame_rate_hz < 0:
+            problems.append(f"frame_rate_hz={self.frame_rate_hz!r}: must be >= 0")
+        if self.held_out_samples < 0:
+            problems.append(f"held_out_samples={self.held_out_samples!r}: must be >= 0")
+        if problems:
+            raise ValueError("AlarmCalibration: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class StreamProfile:
+    modality: str
+    sample_count: int
+    first_time_ns: int
+    last_time_ns: int
+    features: Mapping[str, FeatureStats]
+    model: GaussianModel | None = None
+    alarm: AlarmCalibration | None = None
+
+
+@dataclass(frozen=True)
+class SourceRecording:
+    """A recording the profile was built from. For a directory (a rosbag2 folder) the size is the
+    sum of its files and the digest is SHA-256 over "relative path\\0file sha256\\n" lines in
+    sorted order."""
+
+    path: str
+    size_bytes: int
+    sha256: str
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> SourceRecording:
+        source = Path(path)
+        if source.is_file():
+            return cls(str(source), source.stat().st_size, _file_sha256(source))
+        if source.is_dir():
+            digest = hashlib.sha256()
+            size = 0
+            for member in sorted(p for p in source.rglob("*") if p.is_file()):
+                size += member.stat().st_size
+                relative = member.relative_to(source).as_posix()
+                digest.update(f"{relative}\0{_file_sha256(member)}\n".encode())
+            return cls(str(source), size, digest.hexdigest())
+        raise FileNotFoundError(f"recording {source} does not exist")
+
+
+@dataclass(frozen=True)
+class Profile:
+    streams: Mapping[str, StreamProfile]
+    sources: tuple[SourceRecording, ...] = ()
+    created_ns: int = 0
+    schema_version: int = SCHEMA_VERSION
+
+    def stream(self, name: str) -> StreamProfile:
+        try:
+            return self.streams[name]
+        except KeyError:
+            raise KeyError(
+                f"stream {name!r} is not in the profile (streams: {sorted(self.streams)})"
+            ) from None
+
+    def with_alarm(self, stream: str, alarm: AlarmCalibration | None) -> Profile:
+        streams = dict(self.streams)
+        streams[stream] = replace(self.stream(stream), alarm=alarm)
+        return replace(self, streams=streams)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _profile_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, origin: str = "<profile>") -> Profile:
+        return _profile_from_dict(data, origin)
+
+    def dumps(self) -> str:
+        return str(yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None))
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical (key-sorted) YAML: identifies the profile in snapshots."""
+        return hashlib.sha256(yaml.safe_dump(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically: a reader never sees half a profile."""
+        target = Path(path)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_text(self.dumps(), encoding="utf-8")
+        partial.replace(target)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Profile:
+        source = Path(path)
+        try:
+            text = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ProfileError(f"profile {source}: cannot read: {exc}") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ProfileError(f"profile {source}: not valid YAML: {exc}") from exc
+        return _profile_from_dict(data, str(source))
+
+
+class ProfileBuilder:
+    """Accumulates feature dicts per stream and builds a :class:`Profile`.
+
+    Values are kept (8 bytes per feature per sample) so quantiles are exact; an hour of 12 IMU
+    features at 10 Hz is about 3.5 MB.
+    """
+
+    def __init__(self, histogram_bins: int = DEFAULT_HISTOGRAM_BINS, shrinkage: float | None = None) -> None:
+        if not 2 <= histogram_bins <= 4096:
+            raise ValueError(f"histogram_bins={histogram_bins!r}: must be 2..4096")
+        if shrinkage is not None and not 0.0 <= shrinkage <= 1.0:
+            raise ValueError(f"shrinkage={shrinkage!r}: must be 0..1, or None for the estimate")
+        self.histogram_bins = histogram_bins
+        self.shrinkage = shrinkage
+        self._streams: dict[str, _StreamColumns] = {}
+
+    def add(self, modality: str, stream_name: str, features: Mapping[str, float], time_ns: int) -> None:
+        if modality not in MODALITIES:
+            raise ValueError(f"modality={modality!r}: must be one of {MODALITIES}")
+        if not stream_name:
+            raise ValueError("stream_name must be a non-empty string")
+        columns = self._streams.get(stream_name)
+        if columns is None:
+            columns = self._streams[stream_name] = _StreamColumns(modality)
+        elif columns.modality != modality:
+            raise ValueError(f"stream {stream_name!r} was added as {columns.modality!r}, now as {modality!r}")
+        columns.add(features, int(time_ns))
+
+    def add_samples(self, samples: Iterable[FeatureSample]) -> None:
+        for sample in samples:
+            self.add(sample.modality, sample.stream, sample.features, sample.time_ns)
+
+    @property
+    def stream_names(self) -> tuple[str, ...]:
+        return tuple(self._streams)
+
+    def build(self, sources: Sequence[SourceRecording] = (), created_ns: int | None = None) -> Profile:
+        if not self._streams:
+            raise ProfileError("no feature samples were added: nothing to build a profile from")
+        streams = {
+            name: columns.build(self.histogram_bins, self.shrinkage)
+            for name, columns in self._streams.items()
+        }
+        return Profile(
+            streams=streams,
+            sources=tuple(sources),
+            created_ns=time.time_ns() if created_ns is None else int(created_ns),
+        )
+
+
+class _StreamColumns:
+    """Column store for one stream; a feature first seen late is back-filled with NaN."""
+
+    def __init__(self, modality: str) -> None:
+        self.modality = modality
+        self.rows = 0
+        self.columns: dict[str, array[float]] = {}
+        self.first_ns: int | None = None
+        self.last_ns: int | None = None
+
+    def add(self, features: Mapping[str, float], time_ns: int) -> None:
+        for name, value in features.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"feature names must be non-empty strings, got {name!r}")
+            column = self.columns.get(name)
+            if column is None:
+                column = self.columns[name] = array("d", [math.nan] * self.rows)
+            column.append(_as_float(name, value))
+        self.rows += 1
+        for column in self.columns.values():
+            if len(column) < self.rows:
+                column.append(math.nan)
+        self.first_ns = time_ns if self.first_ns is None else min(self.first_ns, time_ns)
+        self.last_ns = time_ns if self.last_ns is None else max(self.last_ns, time_ns)
+
+    def build(self, bins: int, shrinkage: float | None) -> StreamProfile:
+        names = list(self.columns)
+        matrix = np.empty((self.rows, len(names)), dtype=np.float64)
+        for index, name in enumerate(names):
+            matrix[:, index] = np.frombuffer(self.columns[name], dtype=np.float64)
+        stats = {
+            name: feature_stats(matrix[:, index], bins, *_unit_and_resolution(self.modality, name))
+            for index, name in enumerate(names)
+        }
+        return StreamProfile(
+            modality=self.modality,
+            sample_count=self.rows,
+            first_time_ns=self.first_ns or 0,
+            last_time_ns=self.last_ns or 0,
+            features=stats,
+            model=fit_gaussian_model(names, matrix, stats, shrinkage),
+        )
+
+
+def feature_stats(
+    values: npt.ArrayLike, bins: int = DEFAULT_HISTOGRAM_BINS, unit: str = "", resolution: float = 0
+) -> FeatureStats:
+    """Statistics of one feature's values; non-finite values are only counted."""
+    raw = np.asarray(values, dtype=np.float64).reshape(-1)
+    finite = raw[np.isfinite(raw)]
+    nan_count = int(raw.size - finite.size)
+    if finite.size == 0:
+        nan = math.nan
+        return FeatureStats(
+            0, nan_count, nan, nan, nan, nan, tuple(nan for _ in QUANTILE_LEVELS),
+            Histogram.from_values(finite, bins), unit, resolution,
+        )  # fmt: skip
+    quantiles = np.quantile(finite, QUANTILE_LEVELS)
+    return FeatureStats(
+        count=int(finite.size),
+        nan_count=nan_count,
+        mean=float(finite.mean()),
+        std=float(finite.std()),
+        min=float(np.min(finite)),
+        max=float(np.max(finite)),
+        quantiles=tuple(float(q) for q in quantiles),
+        histogram=Histogram.from_values(finite, bins),
+        unit=unit,
+        resolution=float(resolution),
+    )
+
+
+def fit_gaussian_model(
+    names: Sequence[str],
+    matrix: FloatArray,
+    stats: Mapping[str, FeatureStats],
+    shrinkage: float | None = None,
+) -> GaussianModel | None:
+    """Mean and shrunk covariance over the complete rows (see the module notes); None if there
+    are fewer than ``MIN_MODEL_SAMPLES`` complete rows or no usable feature."""
+    usable = [
+        index
+        for index, name in enumerate(names)
+        if stats[name].count >= MIN_MODEL_SAMPLES and (stats[name].std > 0 or stats[name].resolution > 0)
+    ]
+    if not usable:
+        return None
+    columns = matrix[:, usable]
+    rows = columns[np.isfinite(columns).all(axis=1)]
+    n = rows.shape[0]
+    if n < MIN_MODEL_SAMPLES:
+        return None
+    mean = rows.mean(axis=0)
+    std = rows.std(axis=0, ddof=1)
+    varying = std > 0
+    standardised = np.zeros_like(rows)
+    standardised[:, varying] = (rows[:, varying] - mean[varying]) / std[varying]
+    correlation = standardised.T @ standardised / (n - 1)
+    if shrinkage is None:
+        shrinkage = schafer_strimmer_shrinkage(standardised)
+    shrunk = (1.0 - shrinkage) * correlation
+    np.fill_diagonal(shrunk, 1.0)
+    floors = np.array([stats[names[i]].resolution for i in usable], dtype=np.float64)
+    scale = np.maximum(std, floors)
+    covariance = shrunk * np.outer(scale, scale)
+    z = (rows - mean) / scale
+    inverse = np.linalg.pinv(shrunk, hermitian=True)
+    distances = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", z, inverse, z), 0.0))
+    return GaussianModel(
+        features=tuple(names[i] for i in usable),
+        mean=tuple(float(v) for v in mean),
+        covariance=tuple(tuple(float(v) for v in row) for row in covariance),
+        shrinkage=float(shrinkage),
+        count=int(n),
+        distance_quantiles=tuple(float(q) for q in np.quantile(distances, QUANTILE_LEVELS)),
+    )
+
+
+def schafer_strimmer_shrinkage(standardised: FloatArray) -> float:
+    """Optimal intensity for shrinking a correlation matrix towards the identity.
+
+    ``standardised`` is n x p, each column centred and scaled to unit (ddof=1) variance (a
+    constant column all zeros). Var(r_ij) is estimated from w_kij = x_ki * x_kj as
+    n / (n-1)^3 * sum_k (w_kij - mean_k w_kij)^2.
+    """
+    n, p = standardised.shape
+    if p < 2 or n < MIN_MODEL_SAMPLES:
+        return 1.0
+    products = standardised.T @ standardised
+    squares = np.square(standardised)
+    sum_sq = squares.T @ squares
+    mean_w = products / n
+    var_r = n / (n - 1) ** 3 * (sum_sq - n * np.square(mean_w))
+    r = products / (n - 1)
+    off = ~np.eye(p, dtype=bool)
+    denominator = float(np.square(r[off]).sum())
+    if denominator <= 0.0:
+        return 1.0
+    return float(np.clip(var_r[off].sum() / denominator, 0.0, 1.0))
+
+
+# ----------------------------------------------------------------------------------------------
+# Merging
+
+
+def merge_profiles(
+    profiles: Sequence[Profile],
+    created_ns: int | None = None,
+    histogram_bins: int = DEFAULT_HISTOGRAM_BINS,
+) -> Profile:
+    """Combine profiles of the same robot (e.g. built from different recordings); see the module
+    notes for what is exact and what is approximate."""
+    if not profiles:
+        raise ProfileError("merge_profiles: no profiles given")
+    names: list[str] = []
+    for profile in profiles:
+        names.extend(name for name in profile.streams if name not in names)
+    streams: dict[str, StreamProfile] = {}
+    for name in names:
+        parts = [p.streams[name] for p in profiles if name in p.streams]
+        modalities = {part.modality for part in parts}
+        if len(modalities) != 1:
+            raise ProfileError(f"merge_profiles: stream {name!r} has modalities {sorted(modalities)}")
+        streams[name] = _merge_streams(parts, histogram_bins)
+    sources: list[SourceRecording] = []
+    for profile in profiles:
+        sources.extend(s for s in profile.sources if s not in sources)
+    return Profile(
+        streams=streams,
+        sources=tuple(sources),
+        created_ns=time.time_ns() if created_ns is None else int(created_ns),
+    )
+
+
+def _merge_streams(parts: Sequence[StreamProfile], bins: int) -> StreamProfile:
+    feature_names: list[str] = []
+    for part in parts:
+        feature_names.extend(name for name in part.features if name not in feature_names)
+    features = {
+        name: merge_feature_stats([p.features[name] for p in parts if name in p.features], bins)
+        for name in feature_names
+    }
+    return StreamProfile(
+        modality=parts[0].modality,
+        sample_count=sum(p.sample_count for p in parts),
+        first_time_ns=min(p.first_time_ns for p in parts),
+        last_time_ns=max(p.last_time_ns for p in parts),
+        features=features,
+        model=_merge_models(parts, features),
+    )
+
+
+def merge_feature_stats(parts: Sequence[FeatureStats], bins: int = DEFAULT_HISTOGRAM_BINS) -> FeatureStats:
+    used = [p for p in parts if p.count > 0]
+    nan_count = sum(p.nan_count for p in parts)
+    unit, resolution = parts[0].unit, parts[0].resolution
+    if not used:
+        return replace(feature_stats([], bins, unit, resolution), nan_count=nan_count)
+    count = sum(p.count for p in used)
+    mean = sum(p.count * p.mean for p in used) / count
+    variance = sum(p.count * (p.std**2 + (p.mean - mean) ** 2) for p in used) / count
+    low, high = min(p.min for p in used), max(p.max for p in used)
+    pieces = _histogram_pieces([p.histogram for p in used])
+    # numpy's linear quantile sits at rank level*(n-1) (0-based); the value of rank r spans the
+    # counts r..r+1 of the CDF, so aim at its middle.
+    targets = [level * (count - 1) + 0.5 for level in QUANTILE_LEVELS]
+    quantiles = _mixture_quantiles(pieces, targets)
+    quantiles = np.maximum.accumulate(np.clip(quantiles, low, high))
+    return FeatureStats(
+        count=count,
+        nan_count=nan_count,
+        mean=float(mean),
+        std=math.sqrt(max(variance, 0.0)),
+        min=low,
+        max=high,
+        quantiles=tuple(float(q) for q in quantiles),
+        histogram=_rebin(pieces, low, high, bins, float(count)),
+        unit=unit,
+        resolution=resolution,
+    )
+
+
+def _histogram_pieces(histograms: Sequence[Histogram]) -> FloatArray:
+    """Rows (lo, hi, count) of uniform pieces; lo == hi is a point mass."""
+    rows = []
+    for histogram in histograms:
+        edges = histogram.edges()
+        counts = np.asarray(histogram.counts, dtype=np.float64)
+        if histogram.low == histogram.high:
+            rows.append(np.array([[histogram.low, histogram.low, counts.sum()]]))
+        else:
+            rows.append(np.column_stack([edges[:-1], edges[1:], counts]))
+    pieces = np.vstack(rows)
+    return pieces[pieces[:, 2] > 0]
+
+
+def _mixture_cdf(pieces: FloatArray, x: FloatArray, left: bool) -> FloatArray:
+    """Counts at or below x (strictly below when ``left``) under the piecewise-uniform mixture."""
+    lo, hi, counts = pieces[:, 0], pieces[:, 1], pieces[:, 2]
+    xs = x[:, None]
+    width = hi - lo
+    point = width == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.clip((xs - lo) / np.where(point, 1.0, width), 0.0, 1.0)
+    point_fraction = (xs > lo) if left else (xs >= lo)
+    fraction = np.where(point, point_fraction, fraction)
+    return np.asarray(fraction @ counts, dtype=np.float64)
+
+
+def _mixture_quantiles(pieces: FloatArray, targets: Sequence[float]) -> FloatArray:
+    """Smallest x with CDF(x) >= target, the CDF being linear between the pieces' breakpoints."""
+    breaks = np.unique(pieces[:, :2])
+    right = _mixture_cdf(pieces, breaks, left=False)
+    left = _mixture_cdf(pieces, breaks, left=True)
+    results = []
+    for target in targets:
+        k = int(np.searchsorted(right, target, side="left"))
+        k = min(k, breaks.size - 1)
+        if k == 0 or left[k] < target:
+            results.append(float(breaks[k]))
+            continue
+        below = right[k - 1]
+        span = left[k] - below
+        fraction = 0.0 if span <= 0 else (target - below) / span
+        results.append(float(breaks[k - 1] + fraction * (breaks[k] - breaks[k - 1])))
+    return np.asarray(results, dtype=np.float64)
+
+
+def _rebin(pieces: FloatArray, low: float, high: float, bins: int, total: float) -> Histogram:
+    if low == high:
+        return Histogram(low, high, (total, *(0.0 for _ in range(bins - 1))))
+    edges = np.linspace(low, high, bins + 1, dtype=np.float64)
+    below = _mixture_cdf(pieces, edges, left=True)
+    below[0] = 0.0
+    below[-1] = total  # the last bin is closed
+    return Histogram(low, high, tuple(float(c) for c in np.diff(below)))
+
+
+def _merge_models(
+    parts: Sequence[StreamProfile], features: Mapping[str, FeatureStats]
+) -> GaussianModel | None:
+    modelled: list[str] = []
+    for part in parts:
+        if part.model is not None:
+            modelled.extend(f for f in part.model.features if f not in modelled)
+    # A feature joins the merged model only if every part has statistics for it.
+    names = [f for f in modelled if all(f in p.features and p.features[f].count > 0 for p in parts)]
+    if not names:
+        return None
+    counts, means, covariances, shrinkages = [], [], [], []
+    for part in parts:
+        mean, covariance = _full_moments(part, names)
+        weight = part.model.count if part.model is not None else part.sample_count
+        counts.append(float(weight))
+        means.append(mean)
+        covariances.append(covariance)
+        shrinkages.append(part.model.shrinkage if part.model is not None else 1.0)
+    total = sum(counts)
+    if total <= 0:
+        return None
+    pooled_mean = np.zeros(len(names))
+    for part_weight, part_mean in zip(counts, means, strict=True):
+        pooled_mean += part_weight * part_mean / total
+    pooled = np.zeros((len(names), len(names)))
+    for part_weight, part_mean, part_cov in zip(counts, means, covariances, strict=True):
+        spread = part_mean - pooled_mean
+        pooled += part_weight * (part_cov + np.outer(spread, spread)) / total
+    return GaussianModel(
+        features=tuple(names),
+        mean=tuple(float(v) for v in pooled_mean),
+        covariance=tuple(tuple(float(v) for v in row) for row in pooled),
+        shrinkage=float(sum(w * s for w, s in zip(counts, shrinkages, strict=True)) / total),
+        count=round(total),
+    )
+
+
+def _full_moments(part: StreamProfile, names: Sequence[str]) -> tuple[FloatArray, FloatArray]:
+    """The part's mean and covariance over ``names``; features outside its model get their own
+    mean and (floored) variance and no correlation."""
+    mean = np.empty(len(names))
+    covariance = np.zeros((len(names), len(names)))
+    model = part.model
+    index = {f: i for i, f in enumerate(model.features)} if model is not None else {}
+    model_mean = model.mean_vector() if model is not None else np.empty(0)
+    model_cov = model.covariance_matrix() if model is not None else np.empty((0, 0))
+    for i, name in enumerate(names):
+        stats = part.features[name]
+        if name in index:
+            mean[i] = model_mean[index[name]]
+            for j, other in enumerate(names):
+                if other in index:
+                    covariance[i, j] = model_cov[index[name], index[other]]
+        else:
+            mean[i] = stats.mean
+            covariance[i, i] = max(stats.std, stats.resolution) ** 2
+    return mean, covariance
+
+
+# ----------------------------------------------------------------------------------------------
+# Serialisation
+
+
+def _profile_to_dict(profile: Profile) -> dict[str, Any]:
+    return {
+        "schema_version": profile.schema_version,
+        "kind": "gap_monitor/profile",
+        "created_ns": int(profile.created_ns),
+        "sources": [
+            {"path": s.path, "size_bytes": int(s.size_bytes), "sha256": s.sha256} for s in profile.sources
+        ],
+        "streams": {name: _stream_to_dict(stream) for name, stream in profile.streams.items()},
+    }
+
+
+def _stream_to_dict(stream: StreamProfile) -> dict[str, Any]:
+    model = stream.model
+    alarm = stream.alarm
+    return {
+        "modality": stream.modality,
+        "sample_count": int(stream.sample_count),
+        "first_time_ns": int(stream.first_time_ns),
+        "last_time_ns": int(stream.last_time_ns),
+        "features": {name: _stats_to_dict(stats) for name, stats in stream.features.items()},
+        "model": None
+        if model is None
+        else {
+            "features": list(model.features),
+            "mean": [float(v) for v in model.mean],
+            "covariance": [[float(v) for v in row] for row in model.covariance],
+            "shrinkage": float(model.shrinkage),
+            "shrinkage_method": "schafer-strimmer diagonal target; variances floored at resolution",
+            "count": int(model.count),
+            "distance_quantiles": None
+            if model.distance_quantiles is None
+            else {k: float(v) for k, v in zip(QUANTILE_KEYS, model.distance_quantiles, strict=True)},
+        },
+        "alarm": None
+        if alarm is None
+        else {
+            "threshold": float(alarm.threshold),
+            "clear_threshold": float(alarm.clear_threshold),
+            "fire_k": int(alarm.fire_k),
+            "fire_n": int(alarm.fire_n),
+            "clear_n": int(alarm.clear_n),
+            "frame_rate_hz": float(alarm.frame_rate_hz),
+            "target_false_alarms_per_hour": float(alarm.target_false_alarms_per_hour),
+            "held_out_samples": int(alarm.held_out_samples),
+            "method": alarm.method,
+            "instant_threshold": float(alarm.instant_threshold),
+            "evidence_reference": float(alarm.evidence_reference),
+            "evidence_threshold": float(alarm.evidence_threshold),
+        },
+    }
+
+
+def _stats_to_dict(stats: FeatureStats) -> dict[str, Any]:
+    return {
+        "unit": stats.unit,
+        "resolution": float(stats.resolution),
+        "count": int(stats.count),
+        "nan_count": int(stats.nan_count),
+        "mean": float(stats.mean),
+        "std": float(stats.std),
+        "min": float(stats.min),
+        "max": float(stats.max),
+        "quantiles": {k: float(v) for k, v in zip(QUANTILE_KEYS, stats.quantiles, strict=True)},
+        "histogram": {
+            "low": float(stats.histogram.low),
+            "high": float(stats.histogram.high),
+            "counts": [int(c) if float(c).is_integer() else float(c) for c in stats.histogram.counts],
+        },
+    }
+
+
+class _Reader:
+    """Typed access to a loaded mapping; every error names the file and the key path."""
+
+    def __init__(self, data: Any, origin: str, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ProfileError(
+                f"profile {origin}: {where or 'top level'}: must be a mapping, got {type(data).__name__}"
+            )
+        self.data = data
+        self.origin = origin
+        self.where = where
+
+    def _path(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def _fail(self, key: str, problem: str) -> ProfileError:
+        return ProfileError(f"profile {self.origin}: {self._path(key)}: {problem}")
+
+    def raw(self, key: str) -> Any:
+        if key not in self.data:
+            raise self._fail(key, "missing")
+        return self.data[key]
+
+    def child(self, key: str) -> _Reader:
+        return _Reader(self.raw(key), self.origin, self._path(key))
+
+    def optional_child(self, key: str) -> _Reader | None:
+        value = self.data.get(key)
+        return None if value is None else self.child(key)
+
+    def number(self, key: str) -> float:
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self._fail(key, f"must be a number, got {value!r}")
+        return float(value)
+
+    def integer(self, key: str) -> int:
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._fail(key, f"must be an integer, got {value!r}")
+        return value
+
+    def text(self, key: str) -> str:
+        value = self.raw(key)
+        if not isinstance(value, str):
+            raise self._fail(key, f"must be a string, got {value!r}")
+        return value
+
+    def numbers(self, key: str, length: int | None = None) -> tuple[float, ...]:
+        return self.number_list(self.raw(key), key, length)
+
+    def number_list(self, value: Any, key: str, length: int | None = None) -> tuple[float, ...]:
+        if not isinstance(value, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        ):
+            raise self._fail(key, "must be a list of numbers")
+        if length is not None and len(value) != length:
+            raise self._fail(key, f"must have {length} entries, has {len(value)}")
+        return tuple(float(v) for v in value)
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(str(k), v) for k, v in self.data.items()]
+
+
+def _profile_from_dict(data: Any, origin: str) -> Profile:
+    top = _Reader(data, origin, "")
+    version = top.raw("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ProfileError(
+            f"profile {origin}: schema_version {version!r} is not supported "
+            f"(found {version!r}, supported: {SCHEMA_VERSION})"
+        )
+    sources_raw = top.raw("sources")
+    if not isinstance(sources_raw, list):
+        raise ProfileError(f"profile {origin}: sources: must be a list")
+    sources = []
+    for index, item in enumerate(sources_raw):
+        source = _Reader(item, origin, f"sources[{index}]")
+        sources.append(
+            SourceRecording(source.text("path"), source.integer("size_bytes"), source.text("sha256"))
+        )
+    streams_reader = top.child("streams")
+    streams = {name: _stream_from_reader(streams_reader.child(name)) for name, _ in streams_reader.items()}
+    return Profile(
+        streams=streams,
+        sources=tuple(sources),
+        created_ns=top.integer("created_ns"),
+        schema_version=SCHEMA_VERSION,
+    )
+
+
+def _stream_from_reader(reader: _Reader) -> StreamProfile:
+    modality = reader.text("modality")
+    if modality not in MODALITIES:
+        raise reader._fail("modality", f"{modality!r} is not one of {MODALITIES}")
+    features_reader = reader.child("features")
+    features = {name: _stats_from_reader(features_reader.child(name)) for name, _ in features_reader.items()}
+    model = None
+    model_reader = reader.optional_child("model")
+    if model_reader is not None:
+        names_raw = model_reader.raw("features")
+        if not isinstance(names_raw, list) or not all(isinstance(n, str) for n in names_raw):
+            raise model_reader._fail("features", "must be a list of feature names")
+        missing = [n for n in names_raw if n not in features]
+        if missing:
+            raise model_reader._fail("features", f"names features with no statistics: {missing}")
+        size = len(names_raw)
+        rows_raw = model_reader.raw("covariance")
+        if not isinstance(rows_raw, list) or len(rows_raw) != size:
+            raise model_reader._fail("covariance", f"must be a {size} x {size} list of lists")
+        covariance = tuple(
+            model_reader.number_list(row, f"covariance[{i}]", size) for i, row in enumerate(rows_raw)
+        )
+        distance_reader = model_reader.optional_child("distance_quantiles")
+        model = GaussianModel(
+            features=tuple(names_raw),
+            mean=model_reader.numbers("mean", size),
+            covariance=covariance,
+            shrinkage=model_reader.number("shrinkage"),
+            count=model_reader.integer("count"),
+            distance_quantiles=None
+            if distance_reader is None
+            else tuple(distance_reader.number(key) for key in QUANTILE_KEYS),
+        )
+    alarm = None
+    alarm_reader = reader.optional_child("alarm")
+    if alarm_reader is not None:
+        try:
+            alarm = AlarmCalibration(
+                threshold=alarm_reader.number("threshold"),
+                clear_threshold=alarm_reader.number("clear_threshold"),
+                fire_k=alarm_reader.integer("fire_k"),
+                fire_n=alarm_reader.integer("fire_n"),
+                clear_n=alarm_reader.integer("clear_n"),
+                frame_rate_hz=alarm_reader.number("frame_rate_hz"),
+                target_false_alarms_per_hour=alarm_reader.number("target_false_alarms_per_hour"),
+                held_out_samples=alarm_reader.integer("held_out_samples"),
+                method=alarm_reader.text("method"),
+                # Absent in profiles written before the rule existed: no instant rule.
+                instant_threshold=alarm_reader.number("instant_threshold")
+                if "instant_threshold" in alarm_reader.data
+                else 0.0,
+                # Likewise for the evidence (CUSUM) rule: absent, the alarm is k-of-n + instant.
+                evidence_reference=alarm_reader.number("evidence_reference")
+                if "evidence_reference" in alarm_reader.data
+                else 0.0,
+                evidence_threshold=alarm_reader.number("evidence_threshold")
+                if "evidence_threshold" in alarm_reader.data
+                else 0.0,
+            )
+        except ValueError as exc:
+            if isinstance(exc, ProfileError):
+                raise
+            raise ProfileError(f"profile {alarm_reader.origin}: {alarm_reader.where}: {exc}") from exc
+    return StreamProfile(
+        modality=modality,
+        sample_count=reader.integer("sample_count"),
+        first_time_ns=reader.integer("first_time_ns"),
+        last_time_ns=reader.integer("last_time_ns"),
+        features=features,
+        model=model,
+        alarm=alarm,
+    )
+
+
+def _stats_from_reader(reader: _Reader) -> FeatureStats:
+    quantile_reader = reader.child("quantiles")
+    histogram_reader = reader.child("histogram")
+    counts = histogram_reader.numbers("counts")
+    if len(counts) < 1:
+        raise histogram_reader._fail("counts", "must not be empty")
+    return FeatureStats(
+        count=reader.integer("count"),
+        nan_count=reader.integer("nan_count"),
+        mean=reader.number("mean"),
+        std=reader.number("std"),
+        min=reader.number("min"),
+        max=reader.number("max"),
+        quantiles=tuple(quantile_reader.number(key) for key in QUANTILE_KEYS),
+        histogram=Histogram(histogram_reader.number("low"), histogram_reader.number("high"), counts),
+        unit=reader.text("unit"),
+        resolution=reader.number("resolution"),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _unit_and_resolution(modality: str, name: str) -> tuple[str, float]:
+    spec = feature_spec(modality, name)
+    return ("", 0.0) if spec is None else (spec.unit, spec.resolution)
+
+
+def _as_float(name: str, value: Any) -> float:
+    """None means "not available" (NaN); anything else must be a number."""
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"feature {name!r}: value {value!r} is not a number") from None
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        try:
+            # One update over the mapped file: hashlib holds no GIL while it hashes, so a hashing
+            # thread runs beside a busy Python thread instead of queueing for the GIL every block.
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                digest.update(mapped)
+                return digest.hexdigest()
+        except (OSError, ValueError):  # an empty file, or one that cannot be mapped
+            pass
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()

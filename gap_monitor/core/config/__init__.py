@@ -1,0 +1,1 @@
+"""The monitor configuration: model, parsing and validation."""

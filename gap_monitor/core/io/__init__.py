@@ -1,0 +1,1 @@
+"""Reading and writing robot data: CDR decoding, message definitions, recordings, MCAP."""

@@ -1,0 +1,1 @@
+"""Offline work over recordings: profile extraction, audit, report analysis, replay."""

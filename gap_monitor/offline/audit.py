@@ -1,0 +1,1194 @@
+"""`gap-monitor audit`: the synchronization QA a dataset should pass before it leaves collection.
+
+For every recording (rosbag2 folder, bare .mcap/.db3, ROS 1 .bag) the audit reads each topic whose
+type starts with a std_msgs/Header once, in log-time order, and reports:
+
+- per topic (per header.frame_id when a topic carries several): rate (against `rate_hz` of the
+  `--config` streams when given), period and jitter from the header stamps, gaps, stamp problems
+  (going back, repeated, zero, ahead of the log time), receipt latency = log time - stamp, and
+  whether the topic covers the recording or starts late / stops early;
+- per pair of topics: the header-stamp offset (median, p95), its drift in ppm and the unmatched
+  fraction. Pairs come from the config's `skew_pairs` and `--pairs`; with neither, every pair of
+  image topics (Image, CompressedImage) is checked, and since the audit cannot know such pairs
+  are meant to be synchronized, their findings stop at WARN;
+- per (camera, IMU) combination: the camera-IMU time offset measured from motion (image shift vs.
+  gyro), with its confidence and the estimator's reason; only a confident estimate above
+  `motion_offset_warn_ms` is a finding (WARN: a constant offset is something to calibrate).
+
+Every judgement is a `Finding` (OK, WARN or ERROR) whose message is a sentence with the numbers.
+Exit code of the command: 0 when no finding reaches `--fail-on` (default error), 1 when one does,
+2 for an unreadable recording, a bad config or a `--pairs` topic that no recording has.
+
+JSON written by `--json OUT.json` (schema `gap_monitor.audit/1`; times in ns, durations in ms):
+
+    {"schema", "worst_level", "fail_on", "failed",
+     "recordings":     [{path, kind, start_time_ns, end_time_ns, duration_s, messages, messages_read,
+                         topics: {name: {type, count}}, skipped_topics: [{topic, type, reason}],
+                         level}],
+     "topics":         [{recording, topic, frame_id, name, type, level, count, expected_rate_hz,
+                         rate_hz, period_median_ms, jitter_p95_ms, gaps, missed_messages,
+                         latency_median_ms, latency_p95_ms, stamp_issues, malformed,
+                         first_log_time_ns, last_log_time_ns, timing: {TimingSummary fields}}],
+     "pairs":          [{recording, a, b, name, source, level, measured, note, matched, unmatched,
+                         unmatched_pct, offset_median_ms, offset_p95_ms, drift_ppm,
+                         skew: {SkewSummary fields} | null}],
+     "motion_offsets": [{recording, camera, imu, level, offset_ms, uncertainty_ms, confidence,
+                         confident, correlation, n_frames, reason}],
+     "findings":       [{recording, level, subject, check, message, values}]}
+
+Levels are the names OK / WARN / ERROR. `findings` holds every judged check, OK ones included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import sys
+from array import array
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from gap_monitor.core.conditions.feed import imu_fields
+from gap_monitor.core.config.model import (
+    COMPRESSED_IMAGE_TYPE,
+    IMAGE_TYPE,
+    ConfigError,
+    MonitorConfig,
+    load_config,
+)
+from gap_monitor.core.events import Severity
+from gap_monitor.core.io import cdr
+from gap_monitor.core.io.cdr_batch import decode_batch
+from gap_monitor.core.io.recordings import Recording, RecordingError, open_recording
+from gap_monitor.core.timing.motion_offset import (
+    FrameMotion,
+    FrameMotionTracker,
+    MotionOffsetSettings,
+    OffsetEstimate,
+    estimate_offset_from_motions,
+)
+from gap_monitor.core.timing.skew import SkewLimits, SkewSettings, SkewSummary, assess_skew, measure_skew
+from gap_monitor.core.timing.stamps import (
+    TimingLimits,
+    TimingSettings,
+    TimingSummary,
+    TimingTracker,
+    assess_summary,
+)
+from gap_monitor.render.progress import ProgressBar
+
+__all__ = [
+    "AUDIT_SCHEMA",
+    "AuditFinding",
+    "AuditInputError",
+    "AuditResult",
+    "AuditSettings",
+    "MotionAudit",
+    "PairAudit",
+    "ProgressBar",
+    "RecordingAudit",
+    "SkippedTopic",
+    "TopicAudit",
+    "add_parser",
+    "format_report",
+    "has_header",
+    "main",
+    "run_audit",
+    "run_from_args",
+]
+
+AUDIT_SCHEMA = "gap_monitor.audit/1"
+IMU_TYPE = "sensor_msgs/msg/Imu"
+IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
+FAIL_ON = {"warn": Severity.WARN, "error": Severity.ERROR}
+
+_NS_PER_MS = 1_000_000
+_NS_PER_S = 1_000_000_000
+_PROGRESS_EVERY = 512  # messages between progress callbacks (the bar rate-limits its drawing)
+# Image encodings that hold range, not light: image motion of a depth map is no camera motion.
+_DEPTH_ENCODINGS = frozenset({"16UC1", "32FC1"})
+
+ProgressCallback = Callable[[str, int, int], None]  # (label, messages done, messages total)
+
+
+class AuditInputError(Exception):
+    """A recording cannot be read, or an argument names topics no recording has (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """How recordings are judged. The defaults are what `gap-monitor audit` uses."""
+
+    timing_limits: TimingLimits = field(default_factory=TimingLimits)
+    # An offline recording holds all there will ever be: judge a pair from a few matches.
+    skew_limits: SkewLimits = field(default_factory=lambda: SkewLimits(min_matches=3))
+    motion: MotionOffsetSettings = field(default_factory=MotionOffsetSettings)
+    estimate_motion: bool = True
+    motion_offset_warn_ms: float = 2.0  # |confident camera-IMU offset| above this is a WARN
+    # A topic silent for longer than this (and 10 periods) at the start or end of the recording
+    # is a WARN: the sensor started late or stopped early.
+    edge_silence_s: float = 2.0
+    max_timing_samples: int = 2_000_000  # per topic; above it the statistics cover the newest part
+
+    def __post_init__(self) -> None:
+        for name in ("motion_offset_warn_ms", "edge_silence_s"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (math.isfinite(value) and value >= 0)
+            ):
+                raise ValueError(f"{name}: {value!r}: must be a finite number >= 0")
+        if not isinstance(self.estimate_motion, bool):
+            raise ValueError(f"estimate_motion: {self.estimate_motion!r}: must be true or false")
+        if (
+            isinstance(self.max_timing_samples, bool)
+            or not isinstance(self.max_timing_samples, int)
+            or self.max_timing_samples < 10
+        ):
+            raise ValueError(f"max_timing_samples: {self.max_timing_samples!r}: must be an integer >= 10")
+
+
+@dataclass(frozen=True)
+class AuditFinding:
+    """A Finding of one recording."""
+
+    recording: str
+    level: Severity
+    subject: str
+    check: str
+    message: str
+    values: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recording": self.recording,
+            "level": self.level.name,
+            "subject": self.subject,
+            "check": self.check,
+            "message": self.message,
+            "values": {k: _num(v) for k, v in self.values.items()},
+        }
+
+
+@dataclass(frozen=True)
+class SkippedTopic:
+    topic: str
+    msgtype: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TopicAudit:
+    """Timing of one stream: a topic, or one header.frame_id of a topic that carries several."""
+
+    recording: str
+    topic: str
+    frame_id: str
+    msgtype: str
+    summary: TimingSummary
+    level: Severity
+    malformed: int  # messages whose header could not be read
+    first_log_time_ns: int
+    last_log_time_ns: int
+
+    @property
+    def name(self) -> str:
+        return self.summary.name
+
+    @property
+    def stamp_issues(self) -> dict[str, int]:
+        s = self.summary
+        return {
+            "backwards": s.non_monotonic,
+            "repeated": s.duplicate_stamps,
+            "zero": s.zero_stamps,
+            "missing": s.missing_stamps,
+            "ahead_of_log_time": s.future_stamps,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.summary
+        return {
+            "recording": self.recording,
+            "topic": self.topic,
+            "frame_id": self.frame_id,
+            "name": self.name,
+            "type": self.msgtype,
+            "level": self.level.name,
+            "count": s.total_messages,
+            "expected_rate_hz": _num(s.expected_rate_hz),
+            "rate_hz": _num(s.rate_hz),
+            "period_median_ms": _num(s.period_median_ms),
+            "jitter_p95_ms": _num(s.jitter_p95_ms),
+            "gaps": s.total_gaps,
+            "missed_messages": s.total_missed,
+            "latency_median_ms": _num(s.latency_median_ms),
+            "latency_p95_ms": _num(s.latency_p95_ms),
+            "stamp_issues": self.stamp_issues,
+            "malformed": self.malformed,
+            "first_log_time_ns": self.first_log_time_ns,
+            "last_log_time_ns": self.last_log_time_ns,
+            "timing": _jsonable(asdict(s)),
+        }
+
+
+@dataclass(frozen=True)
+class PairAudit:
+    """Header-stamp skew of two topics; `summary` is None when the pair could not be measured."""
+
+    recording: str
+    a: str
+    b: str
+    source: str  # "config", "argument" or "images" (every pair of image topics)
+    summary: SkewSummary | None
+    note: str
+    level: Severity
+
+    @property
+    def name(self) -> str:
+        return f"{self.a} vs {self.b}"
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.summary
+        frac = s.unmatched_fraction if s else None
+        return {
+            "recording": self.recording,
+            "a": self.a,
+            "b": self.b,
+            "name": self.name,
+            "source": self.source,
+            "level": self.level.name,
+            "measured": s is not None,
+            "note": self.note,
+            "matched": s.matched if s else 0,
+            "unmatched": s.unmatched if s else 0,
+            "unmatched_pct": _num(frac * 100 if frac is not None else None),
+            "offset_median_ms": _num(s.offset_median_ms if s else None),
+            "offset_p95_ms": _num(s.offset_p95_ms if s else None),
+            "drift_ppm": _num(s.drift_ppm if s else None),
+            "skew": _jsonable(asdict(s)) if s else None,
+        }
+
+
+@dataclass(frozen=True)
+class MotionAudit:
+    """Camera-IMU offset from motion; `estimate` is None when it was not attempted (see `reason`)."""
+
+    recording: str
+    camera: str
+    imu: str
+    estimate: OffsetEstimate | None
+    reason: str
+    level: Severity
+
+    def to_dict(self) -> dict[str, Any]:
+        e = self.estimate
+        offset = e.offset_s if e else None
+        uncertainty = e.uncertainty_s if e else None
+        return {
+            "recording": self.recording,
+            "camera": self.camera,
+            "imu": self.imu,
+            "level": self.level.name,
+            "offset_ms": _num(offset * 1e3 if offset is not None else None),
+            "uncertainty_ms": _num(uncertainty * 1e3 if uncertainty is not None else None),
+            "confidence": e.confidence if e else 0.0,
+            "confident": e.confident if e else False,
+            "correlation": _num(e.correlation if e else None),
+            "n_frames": e.n_frames if e else 0,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class RecordingAudit:
+    path: str
+    kind: str
+    start_time_ns: int
+    end_time_ns: int
+    messages: int  # in the recording
+    messages_read: int
+    topic_types: Mapping[str, tuple[str, int]]  # topic -> (type, count)
+    topics: tuple[TopicAudit, ...]
+    pairs: tuple[PairAudit, ...]
+    motion_offsets: tuple[MotionAudit, ...]
+    skipped: tuple[SkippedTopic, ...]
+    findings: tuple[AuditFinding, ...]
+
+    @property
+    def level(self) -> Severity:
+        return max((f.level for f in self.findings), default=Severity.OK)
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end_time_ns - self.start_time_ns) / _NS_PER_S
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "start_time_ns": self.start_time_ns,
+            "end_time_ns": self.end_time_ns,
+            "duration_s": self.duration_s,
+            "messages": self.messages,
+            "messages_read": self.messages_read,
+            "topics": {t: {"type": ty, "count": n} for t, (ty, n) in self.topic_types.items()},
+            "skipped_topics": [
+                {"topic": s.topic, "type": s.msgtype, "reason": s.reason} for s in self.skipped
+            ],
+            "level": self.level.name,
+        }
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    recordings: tuple[RecordingAudit, ...]
+
+    @property
+    def findings(self) -> tuple[AuditFinding, ...]:
+        return tuple(f for r in self.recordings for f in r.findings)
+
+    @property
+    def worst_level(self) -> Severity:
+        return max((r.level for r in self.recordings), default=Severity.OK)
+
+    def failed(self, fail_on: Severity = Severity.ERROR) -> bool:
+        return self.worst_level >= fail_on
+
+    def to_json_dict(self, fail_on: Severity = Severity.ERROR) -> dict[str, Any]:
+        return {
+            "schema": AUDIT_SCHEMA,
+            "worst_level": self.worst_level.name,
+            "fail_on": fail_on.name,
+            "failed": self.failed(fail_on),
+            "recordings": [r.to_dict() for r in self.recordings],
+            "topics": [t.to_dict() for r in self.recordings for t in r.topics],
+            "pairs": [p.to_dict() for r in self.recordings for p in r.pairs],
+            "motion_offsets": [m.to_dict() for r in self.recordings for m in r.motion_offsets],
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def _num(value: float | None) -> float | None:
+    """JSON has no NaN/inf: they become null."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _jsonable(d: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, float):
+            out[key] = _num(value)
+        elif isinstance(value, tuple):
+            out[key] = [_num(v) if isinstance(v, float) else v for v in value]
+        else:
+            out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Which topics can be audited
+
+
+@functools.cache
+def _typestore_fields(store_name: str) -> Mapping[str, Any]:
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores[store_name]).fielddefs  # type: ignore[no-any-return]
+
+
+@functools.cache
+def has_header(msgtype: str) -> bool | None:
+    """Whether `msgtype` starts with a std_msgs/Header; None for a type the type stores lack."""
+    for store in ("ROS2_JAZZY", "ROS2_HUMBLE", "ROS1_NOETIC"):
+        fielddefs = _typestore_fields(store)
+        if msgtype in fielddefs:
+            fields = fielddefs[msgtype][1]
+            return bool(fields) and fields[0][1][1] == "std_msgs/msg/Header"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# One recording
+
+
+@dataclass
+class _Pair:
+    a: str
+    b: str
+    source: str
+    limits: SkewLimits
+    cap: Severity = Severity.ERROR  # worst level this pair may report
+
+
+class _Camera:
+    """Frame motion of one camera topic, measured while the recording streams past."""
+
+    def __init__(self, settings: MotionOffsetSettings) -> None:
+        self.tracker = FrameMotionTracker(settings.work_width, settings.subpixel_refine)
+        self.motions: list[FrameMotion] = []
+        self.last_stamp: int | None = None
+        self.errors = 0
+        self.first_error = ""
+        self.not_a_camera = ""
+
+    def add(self, msgtype: str, data: cdr.Buffer) -> None:
+        if self.not_a_camera:
+            return
+        try:
+            stamp, image = self._grey(msgtype, data)
+        except (ValueError, cv2.error) as exc:  # CdrError is a ValueError
+            self.errors += 1
+            self.first_error = self.first_error or str(exc)
+            return
+        if image is None or (self.last_stamp is not None and stamp <= self.last_stamp):
+            return
+        self.last_stamp = stamp
+        motion = self.tracker.update(stamp, image)
+        if motion is not None:
+            self.motions.append(motion)
+
+    def _grey(self, msgtype: str, data: cdr.Buffer) -> tuple[int, npt.NDArray[np.generic] | None]:
+        if msgtype == COMPRESSED_IMAGE_TYPE:
+            msg = cdr.decode_compressed_image(data)
+            if "compresseddepth" in msg.format.lower().replace(" ", ""):
+                self.not_a_camera = f"depth images ({msg.format})"
+                return msg.header.stamp_ns, None
+            image = cv2.imdecode(msg.data, cv2.IMREAD_GRAYSCALE)
+            if image is None:
+                raise ValueError(f"cannot decode a {msg.format or 'compressed'} image")
+            return msg.header.stamp_ns, image
+        raw = cdr.decode_image(data)
+        if raw.encoding in _DEPTH_ENCODINGS:
+            self.not_a_camera = f"depth images ({raw.encoding})"
+            return raw.header.stamp_ns, None
+        return raw.header.stamp_ns, raw.pixels()
+
+
+class _Gyro:
+    """Angular velocities of one IMU topic; messages are decoded BATCH at a time with numpy."""
+
+    BATCH = 4096
+
+    def __init__(self) -> None:
+        self.stamps = array("q")
+        self.rates = array("d")
+        self.with_data = 0  # samples that claim angular velocity (covariance[0] != -1, not all 0)
+        self.errors = 0
+        self.first_error = ""
+        self._pending: list[cdr.Buffer] = []
+
+    def add(self, data: cdr.Buffer) -> None:
+        self._pending.append(data)
+        if len(self._pending) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        datas, self._pending = self._pending, []
+        if not datas:
+            return
+        batch = decode_batch(datas, cdr.decode_imu, imu_fields, _header_stamp)
+        for index in sorted(batch.errors):
+            self.errors += 1
+            self.first_error = self.first_error or batch.errors[index]
+        if not batch.blocks:
+            return
+        rates = batch.field(2)  # angular velocity
+        covariance0 = batch.field(3)[:, 0]
+        self.stamps.extend(batch.stamps_ns().tolist())
+        self.rates.extend(rates.reshape(-1).tolist())
+        # REP 145: covariance[0] = -1 marks a field the sensor does not provide.
+        self.with_data += int(((covariance0 != -1.0) & np.any(rates != 0.0, axis=1)).sum())
+
+
+def _header_stamp(msg: cdr.ImuMsg) -> int:
+    return msg.header.stamp_ns
+
+
+class _RecordingAudit:
+    """Everything one pass over a recording collects, then judged."""
+
+    def __init__(
+        self,
+        rec: Recording,
+        config: MonitorConfig | None,
+        pairs: Sequence[tuple[str, str]],
+        settings: AuditSettings,
+    ) -> None:
+        self.rec = rec
+        self.label = str(rec.path)
+        self.config = config
+        self.settings = settings
+        self.findings: list[AuditFinding] = []
+        self.topic_types = {t: (i.msgtype, i.count) for t, i in rec.topics().items()}
+        self.skipped: list[SkippedTopic] = []
+        self.timed: list[str] = []
+        for topic, (msgtype, _) in self.topic_types.items():
+            header = has_header(msgtype)
+            if header:
+                self.timed.append(topic)
+            else:
+                why = (
+                    "no std_msgs/Header: nothing to time"
+                    if header is False
+                    else "type unknown to the bundled ROS type stores: cannot tell whether it "
+                    "starts with a header"
+                )
+                self.skipped.append(SkippedTopic(topic, msgtype, why))
+        self._check_config_streams()
+        self.pairs = self._pairs(pairs)
+        self.cameras: dict[str, _Camera] = {}
+        self.gyros: dict[str, _Gyro] = {}
+        if settings.estimate_motion:
+            self._motion_topics()
+
+    # -- what to measure
+
+    def _add(self, level: Severity, subject: str, check: str, message: str, **values: float) -> None:
+        self.findings.append(AuditFinding(self.label, level, subject, check, message, values))
+
+    def _check_config_streams(self) -> None:
+        if self.config is None:
+            return
+        for s in self.config.streams:
+            found = self.topic_types.get(s.topic)
+            if found is None or found[1] == 0:
+                where = "is not in the recording" if found is None else "has no messages"
+                self._add(
+                    Severity.ERROR,
+                    s.topic,
+                    "missing",
+                    f"{s.topic}: configured stream {s.name!r} ({s.modality}, {s.rate_hz:g} Hz) {where}",
+                )
+            elif found[0] != s.msgtype:
+                self._add(
+                    Severity.WARN,
+                    s.topic,
+                    "type",
+                    f"{s.topic}: recorded as {found[0]}, configured as {s.msgtype}",
+                )
+
+    def _pairs(self, requested: Sequence[tuple[str, str]]) -> list[_Pair]:
+        base = self.settings.skew_limits
+        wanted: list[_Pair] = []
+        if self.config is not None:
+            for cp in self.config.skew_pairs:
+                limits = replace(
+                    base,
+                    offset_warn_ms=cp.offset_warn_ms,
+                    offset_error_ms=cp.offset_error_ms,
+                    p95_warn_ms=max(base.p95_warn_ms or 0.0, cp.offset_warn_ms),
+                )
+                wanted.append(_Pair(cp.a, cp.b, "config", limits))
+        wanted += [_Pair(a, b, "argument", base) for a, b in requested]
+        if not wanted:
+            images = [t for t in self.timed if self.topic_types[t][0] in IMAGE_TYPES]
+            wanted = [
+                _Pair(a, b, "images", base, cap=Severity.WARN)
+                for i, a in enumerate(images)
+                for b in images[i + 1 :]
+            ]
+        seen: set[frozenset[str]] = set()
+        unique = []
+        for p in wanted:
+            key = frozenset((p.a, p.b))
+            if key not in seen:
+                seen.add(key)
+                unique.append(p)
+        return unique
+
+    def _motion_topics(self) -> None:
+        def present(modality: str, types: tuple[str, ...]) -> list[str]:
+            """The config's streams of `modality`, else the recording's topics of `types`."""
+            configured = [
+                s.topic for s in (self.config.streams if self.config else ()) if s.modality == modality
+            ]
+            if configured:
+                return [t for t in configured if t in self.timed]
+            found = [t for t in self.timed if self.topic_types[t][0] in types]
+            # Unconfigured depth images are told apart by name here (or by encoding when decoded).
+            return [t for t in found if modality != "camera" or "depth" not in t]
+
+        cameras = present("camera", IMAGE_TYPES)
+        imus = present("imu", (IMU_TYPE,))
+        if not cameras or not imus:
+            return
+        self.cameras = {t: _Camera(self.settings.motion) for t in cameras}
+        self.gyros = {t: _Gyro() for t in imus}
+
+    # -- the pass
+
+    def run(self, progress: ProgressCallback | None) -> RecordingAudit:
+        rec, settings = self.rec, self.settings
+        counts = [n for t, (_, n) in self.topic_types.items() if t in self.timed]
+        timing = TimingSettings(
+            window_s=max(1.0, (rec.end_time_ns - rec.start_time_ns) / _NS_PER_S + 1.0),
+            max_samples=max(10, min(settings.max_timing_samples, max(counts, default=0) + 10)),
+        )
+        expected: dict[str | tuple[str, str], float] = (
+            {s.topic: s.rate_hz for s in self.config.streams} if self.config else {}
+        )
+        tracker = TimingTracker(expected, timing)
+        first_last: dict[str, list[int]] = {}
+        malformed: dict[str, tuple[int, str]] = {}
+        pair_topics = {t for p in self.pairs for t in (p.a, p.b)}
+        stamps: dict[str, array[int]] = {t: array("q") for t in pair_topics if t in self.timed}
+        total = rec.message_count(self.timed)
+        done = 0
+        name = rec.path.name
+        for m in self._messages():
+            done += 1
+            if progress is not None and done % _PROGRESS_EVERY == 0:
+                progress(name, done, total)
+            span = first_last.setdefault(m.topic, [m.log_time_ns, m.log_time_ns])
+            span[1] = m.log_time_ns
+            fields = cdr.header_fields(m.data)  # one cheap parse; the slow calls say what is wrong
+            if fields is not None:
+                stamp: int | None = fields[0]
+                frame = fields[1]
+            else:
+                try:
+                    stamp = cdr.header_stamp_ns(m.data)
+                    frame = cdr.header_frame_id(m.data) if stamp is not None else ""
+                except cdr.CdrError as exc:
+                    n, first = malformed.get(m.topic, (0, str(exc)))
+                    malformed[m.topic] = (n + 1, first)
+                    continue
+            tracker.observe(m.topic, stamp, m.log_time_ns, frame_id=frame)
+            if stamp is not None and m.topic in stamps:
+                stamps[m.topic].append(stamp)
+            camera = self.cameras.get(m.topic)
+            if camera is not None:
+                camera.add(m.msgtype, m.data)
+            gyro = self.gyros.get(m.topic)
+            if gyro is not None:
+                gyro.add(m.data)
+        for gyro in self.gyros.values():
+            gyro.flush()
+        if progress is not None:
+            progress(name, done, total)
+
+        topics = self._judge_topics(tracker, first_last, malformed)
+        pairs = tuple(self._judge_pair(p, stamps) for p in self.pairs)
+        motion = tuple(self._judge_motion())
+        return RecordingAudit(
+            path=self.label,
+            kind=rec.kind,
+            start_time_ns=rec.start_time_ns,
+            end_time_ns=rec.end_time_ns,
+            messages=rec.message_count(),
+            messages_read=done,
+            topic_types=dict(self.topic_types),
+            topics=topics,
+            pairs=pairs,
+            motion_offsets=motion,
+            skipped=tuple(self.skipped),
+            findings=tuple(self.findings),
+        )
+
+    def _messages(self) -> Iterator[Any]:
+        try:
+            yield from self.rec.views(self.timed)
+        except RecordingError as exc:
+            raise AuditInputError(str(exc)) from exc
+
+    # -- judgement
+
+    def _limits(self, topic: str) -> TimingLimits:
+        base = self.settings.timing_limits
+        if self.config is None:
+            return base
+        for s in self.config.streams:
+            if s.topic == topic:
+                warn = s.rate_tolerance * 100
+                return replace(base, rate_warn_pct=warn, rate_error_pct=max(base.rate_error_pct or 0.0, warn))
+        return base
+
+    def _judge_topics(
+        self,
+        tracker: TimingTracker,
+        first_last: Mapping[str, list[int]],
+        malformed: Mapping[str, tuple[int, str]],
+    ) -> tuple[TopicAudit, ...]:
+        streams = tracker.streams()
+        per_topic: dict[str, int] = {}
+        for topic, _ in streams:
+            per_topic[topic] = per_topic.get(topic, 0) + 1
+        for (topic, _), stream in streams.items():
+            if per_topic[topic] == 1:  # name the stream by its topic alone unless it has several
+                stream.name = topic
+        out = []
+        for topic in self.timed:
+            bad, first_error = malformed.get(topic, (0, ""))
+            if bad:
+                self._add(
+                    Severity.WARN,
+                    topic,
+                    "malformed",
+                    f"{topic}: {bad} message(s) without a readable header (first: {first_error})",
+                    malformed=bad,
+                )
+        for (topic, frame_id), summary in tracker.summaries().items():
+            before = len(self.findings)
+            self._judge_stream(topic, summary)
+            self._judge_coverage(topic, summary, first_last[topic])
+            level = max((f.level for f in self.findings[before:]), default=Severity.OK)
+            bad = malformed.get(topic, (0, ""))[0]
+            out.append(
+                TopicAudit(
+                    recording=self.label,
+                    topic=topic,
+                    frame_id=frame_id,
+                    msgtype=self.topic_types[topic][0],
+                    summary=summary,
+                    level=max(level, Severity.WARN) if bad else level,
+                    malformed=bad,
+                    first_log_time_ns=first_last[topic][0],
+                    last_log_time_ns=first_last[topic][1],
+                )
+            )
+        return tuple(out)
+
+    def _judge_stream(self, topic: str, s: TimingSummary) -> None:
+        limits = self._limits(topic)
+        if s.messages < limits.min_messages:
+            self._add(
+                Severity.OK,
+                s.name,
+                "rate",
+                f"{s.name}: only {s.messages} message(s), too few to judge rate, jitter and gaps "
+                f"(need {limits.min_messages})",
+                messages=s.messages,
+            )
+            return
+        for f in assess_summary(s, limits):
+            if f.check == "clock":  # a clock jump inside a dataset is a defect, not noise
+                f = replace(f, level=Severity.WARN)
+            if f.check == "future" and s.latency_median_ms is not None:
+                f = replace(
+                    f,
+                    message=f"{f.message}; stamps are {-s.latency_median_ms:.2f} ms ahead of the "
+                    f"log time at the median (latency {s.latency_median_ms:+.2f} ms)",
+                )
+            self._add(f.level, f.subject or s.name, f.check, f.message, **f.values)
+
+    def _judge_coverage(self, topic: str, s: TimingSummary, span: list[int]) -> None:
+        start, end = self.rec.start_time_ns, self.rec.end_time_ns
+        period_s = (s.reference_period_ms or 0.0) / 1000
+        limit_s = max(self.settings.edge_silence_s, 10 * period_s)
+        lead_s, tail_s = (span[0] - start) / _NS_PER_S, (end - span[1]) / _NS_PER_S
+        if lead_s <= limit_s and tail_s <= limit_s:
+            return
+        covered_s = (span[1] - span[0]) / _NS_PER_S
+        self._add(
+            Severity.WARN,
+            s.name,
+            "coverage",
+            f"{s.name}: messages cover only {covered_s:.1f} s of the {(end - start) / _NS_PER_S:.1f} s "
+            f"recording: first {lead_s:.1f} s after the start, last {tail_s:.1f} s before the end "
+            f"(limit {limit_s:.1f} s)",
+            covered_s=covered_s,
+            lead_s=lead_s,
+            tail_s=tail_s,
+        )
+
+    def _judge_pair(self, p: _Pair, stamps: Mapping[str, array[int]]) -> PairAudit:
+        name = f"{p.a} vs {p.b}"
+        missing = [t for t in (p.a, p.b) if t not in stamps]
+        if missing:
+            why = []
+            for t in missing:
+                if t not in self.topic_types:
+                    why.append(f"{t} is not in the recording")
+                else:
+                    why.append(f"{t} ({self.topic_types[t][0]}) has no header stamps")
+            note = "not measured: " + "; ".join(why)
+            self._add(Severity.WARN, name, "skew", f"{name}: {note}")
+            return PairAudit(self.label, p.a, p.b, p.source, None, note, Severity.WARN)
+        if not stamps[p.a] or not stamps[p.b]:
+            empty = p.a if not stamps[p.a] else p.b
+            note = f"not measured: {empty} has no readable stamps"
+            self._add(Severity.WARN, name, "skew", f"{name}: {note}")
+            return PairAudit(self.label, p.a, p.b, p.source, None, note, Severity.WARN)
+        summary = measure_skew(stamps[p.a], stamps[p.b], SkewSettings(), p.a, p.b)
+        level = Severity.OK
+        for f in assess_skew(summary, p.limits):
+            if f.check == "clock":
+                f = replace(f, level=Severity.WARN)
+            f = replace(f, level=min(f.level, p.cap))
+            level = max(level, f.level)
+            self._add(f.level, f.subject, f.check, f.message, **f.values)
+        note = "" if p.cap >= Severity.ERROR else "image pair found in the recording: at most WARN"
+        return PairAudit(self.label, p.a, p.b, p.source, summary, note, level)
+
+    def _judge_motion(self) -> Iterator[MotionAudit]:
+        s = self.settings.motion
+        for cam_topic, camera in self.cameras.items():
+            for imu_topic, gyro in self.gyros.items():
+                subject = f"{cam_topic} vs {imu_topic}"
+                estimate: OffsetEstimate | None = None
+                level = Severity.OK
+                frames = self.topic_types[cam_topic][1]
+                if not gyro.stamps:
+                    reason = f"not estimated: no readable {imu_topic} messages ({gyro.first_error})"
+                elif not gyro.with_data:
+                    reason = f"not estimated: {imu_topic} carries no angular velocity (accelerometer only?)"
+                elif camera.not_a_camera:
+                    reason = f"not estimated: {cam_topic} carries {camera.not_a_camera}"
+                elif frames < s.min_intervals + 1:
+                    reason = (
+                        f"not estimated: {cam_topic} has {frames} frame(s), need at least "
+                        f"{s.min_intervals + 1} (min_intervals + 1)"
+                    )
+                else:
+                    rates = np.frombuffer(gyro.rates, dtype=np.float64).reshape(-1, 3)
+                    gyro_ns = np.frombuffer(gyro.stamps, dtype=np.int64)
+                    estimate = estimate_offset_from_motions(camera.motions, gyro_ns, rates, s)
+                    reason = estimate.reason
+                    if camera.errors:
+                        reason += (
+                            f" ({camera.errors} frame(s) of {cam_topic} not decodable, first: "
+                            f"{camera.first_error})"
+                        )
+                if estimate is not None and estimate.confident and estimate.offset_s is not None:
+                    ms = estimate.offset_s * 1e3
+                    warn = self.settings.motion_offset_warn_ms
+                    level = Severity.WARN if abs(ms) > warn else Severity.OK
+                    sign = "late" if ms > 0 else "early"
+                    text = (
+                        f"{subject}: camera stamps are {abs(ms):.1f} ms {sign} relative to the gyro "
+                        f"(motion-based estimate {ms:+.1f} ± {(estimate.uncertainty_s or 0) * 1e3:.1f} "
+                        f"ms, confidence {estimate.confidence:.2f}"
+                    )
+                    text += (
+                        f", limit {warn:g} ms): correct the camera stamps by subtracting it or "
+                        "calibrate the offset"
+                        if level == Severity.WARN
+                        else ")"
+                    )
+                    self._add(
+                        level, subject, "motion_offset", text, offset_ms=ms, confidence=estimate.confidence
+                    )
+                else:
+                    self._add(
+                        Severity.OK,
+                        subject,
+                        "motion_offset",
+                        f"{subject}: no confident motion-based offset: {reason}",
+                    )
+                yield MotionAudit(self.label, cam_topic, imu_topic, estimate, reason, level)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+
+
+def run_audit(
+    recordings: Sequence[str | os.PathLike[str]],
+    *,
+    config: MonitorConfig | None = None,
+    pairs: Sequence[tuple[str, str]] = (),
+    settings: AuditSettings | None = None,
+    progress: ProgressCallback | None = None,
+) -> AuditResult:
+    """Audit each recording; AuditInputError when one cannot be read or a `pairs` topic is in none.
+
+    Every recording is opened before any is read, so a bad path fails at once, not after an hour.
+    """
+    if not recordings:
+        raise AuditInputError("no recordings given")
+    for a, b in pairs:
+        if not a or not b or a == b:
+            raise AuditInputError(f"pair {a},{b}: need two different topic names")
+    settings = settings or AuditSettings()
+    opened: list[Recording] = []
+    try:
+        for path in recordings:
+            try:
+                opened.append(open_recording(path))
+            except (OSError, RecordingError) as exc:
+                raise AuditInputError(f"cannot read recording {path}: {exc}") from exc
+        everywhere = {t for rec in opened for t in rec.topics()}
+        for a, b in pairs:
+            absent = [t for t in (a, b) if t not in everywhere]
+            if absent:
+                raise AuditInputError(
+                    f"--pairs {a},{b}: {', '.join(absent)} in none of the recordings; their topics: "
+                    f"{', '.join(sorted(everywhere)) or '(none)'}"
+                )
+        audits = tuple(_RecordingAudit(rec, config, pairs, settings).run(progress) for rec in opened)
+    finally:
+        for rec in opened:
+            rec.close()
+    return AuditResult(audits)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text report
+
+
+def _f(value: float | None, fmt: str) -> str:
+    return "-" if value is None or not math.isfinite(value) else format(value, fmt)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
+    """Aligned columns; the first `left` columns left-aligned, numbers right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _stamp_issues(t: TopicAudit) -> str:
+    labels = {
+        "backwards": "back",
+        "repeated": "repeated",
+        "zero": "zero",
+        "missing": "no stamp",
+        "ahead_of_log_time": "ahead",
+    }
+    parts = [f"{n} {labels[k]}" for k, n in t.stamp_issues.items() if n]
+    if t.malformed:
+        parts.append(f"{t.malformed} malformed")
+    return ", ".join(parts) or "-"
+
+
+def _short_type(msgtype: str) -> str:
+    return msgtype.replace("/msg/", "/")
+
+
+def _motion_lines(motions: Sequence[MotionAudit]) -> list[str]:
+    """One line per estimate; combinations not estimated for the same reason share a line."""
+    out = []
+    skipped: dict[str, int] = {}
+    for m in motions:
+        e = m.estimate
+        if e is None:
+            skipped[m.reason] = skipped.get(m.reason, 0) + 1
+            continue
+        if e.offset_s is not None and e.confident:
+            head = f"{e.offset_s * 1e3:+.1f} ± {(e.uncertainty_s or 0) * 1e3:.1f} ms"
+        else:
+            head = "no confident estimate"
+        out.append(
+            f"motion offset {m.camera} vs {m.imu}: {head}, confidence {e.confidence:.2f} "
+            f"[{m.level.name}]: {m.reason}"
+        )
+    for reason, n in skipped.items():
+        out.append(f"motion offset of {n} camera-IMU combination(s) {reason}")
+    return [*out, ""] if out else out
+
+
+def format_report(result: AuditResult, fail_on: Severity = Severity.ERROR) -> str:
+    """The tables and findings `gap-monitor audit` prints."""
+    out: list[str] = []
+    for r in result.recordings:
+        out.append(
+            f"== {r.path} ({r.kind}, {r.duration_s:.1f} s, {r.messages} messages, "
+            f"{len(r.topic_types)} topics): {r.level.name}"
+        )
+        out.append("")
+        rows = []
+        for t in r.topics:
+            s = t.summary
+            rate = _f(s.rate_hz, ".2f")
+            if s.expected_rate_hz:
+                rate += f" ({s.expected_rate_hz:g})"
+            rows.append(
+                [
+                    t.name,
+                    _short_type(t.msgtype),
+                    str(s.total_messages),
+                    rate,
+                    _f(s.period_median_ms, ".3f"),
+                    _f(s.jitter_p95_ms, ".3f"),
+                    str(s.total_gaps),
+                    _f(s.latency_median_ms, ".2f"),
+                    _f(s.latency_p95_ms, ".2f"),
+                    _stamp_issues(t),
+                    t.level.name,
+                ]
+            )
+        out += _table(
+            [
+                "topic",
+                "type",
+                "count",
+                "rate Hz",
+                "period ms",
+                "jitter p95 ms",
+                "gaps",
+                "latency med ms",
+                "latency p95 ms",
+                "stamp issues",
+                "level",
+            ],
+            rows,
+            left=2,
+        )
+        for sk in r.skipped:
+            out.append(f"skipped {sk.topic} ({_short_type(sk.msgtype)}): {sk.reason}")
+        out.append("")
+        if r.pairs:
+            rows = []
+            for p in r.pairs:
+                s2 = p.summary
+                frac = s2.unmatched_fraction if s2 else None
+                rows.append(
+                    [
+                        p.name,
+                        str(s2.matched) if s2 else "-",
+                        _f(s2.offset_median_ms if s2 else None, "+.3f"),
+                        _f(s2.offset_p95_ms if s2 else None, "+.3f"),
+                        _f(s2.drift_ppm if s2 else None, "+.1f"),
+                        _f(frac * 100 if frac is not None else None, ".1f"),
+                        p.level.name,
+                    ]
+                )
+            out += _table(
+                [
+                    "pair (offset = a - b)",
+                    "matched",
+                    "median ms",
+                    "p95 ms",
+                    "drift ppm",
+                    "unmatched %",
+                    "level",
+                ],
+                rows,
+            )
+            out.append("")
+        out += _motion_lines(r.motion_offsets)
+        bad = [f for f in r.findings if f.level >= Severity.WARN]
+        if bad:
+            out.append("findings:")
+            out += [f"  {f.level.name:5s} {f.message}" for f in sorted(bad, key=lambda f: -f.level)]
+        else:
+            out.append("findings: none above OK")
+        out.append("")
+    verdict = "FAIL" if result.failed(fail_on) else "pass"
+    out.append(f"worst level: {result.worst_level.name} ({verdict} with --fail-on {fail_on.name.lower()})")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def _pair_arg(text: str) -> tuple[str, str]:
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected TOPIC_A,TOPIC_B (two different topics)")
+    return parts[0], parts[1]
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `audit` on an argparse subparsers object; its `func` returns the exit code."""
+    p = subparsers.add_parser(
+        "audit",
+        help="synchronization QA of recordings: stream timing, pairwise skew, camera-IMU offset",
+        description=(
+            "Audit recordings (rosbag2 folders, .mcap/.db3 files, ROS 1 .bag files): per-topic "
+            "rate, jitter, gaps, stamp problems and latency; header-stamp skew of topic pairs; "
+            "camera-IMU time offset from motion. Exit code 0: no finding at the --fail-on level; "
+            "1: at least one; 2: unreadable input or bad config."
+        ),
+    )
+    p.add_argument("recordings", nargs="+", metavar="REC", help="recordings to audit")
+    p.add_argument(
+        "--config",
+        metavar="PARAMS.yaml",
+        help="monitor parameter file: expected rates (streams) and skew_pairs",
+    )
+    p.add_argument(
+        "--fail-on",
+        choices=sorted(FAIL_ON),
+        default="error",
+        help="exit 1 when a finding reaches this level (default: error)",
+    )
+    p.add_argument("--json", metavar="OUT.json", help="also write the results as JSON here")
+    p.add_argument(
+        "--pairs",
+        nargs="+",
+        action="extend",
+        type=_pair_arg,
+        default=[],
+        metavar="A,B",
+        help="topic pairs to check for skew, in addition to the config's skew_pairs (default "
+        "without either: every pair of image topics); put REC arguments before this option",
+    )
+    p.add_argument(
+        "--no-motion", action="store_true", help="skip the motion-based camera-IMU offset (no image decoding)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=run_from_args)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run the audit the parsed arguments describe; print the report; return the exit code."""
+    fail_on = FAIL_ON[args.fail_on]
+    config = None
+    if args.config:
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            print(f"gap-monitor audit: bad config {exc}", file=sys.stderr)
+            return 2
+    progress = ProgressBar(sys.stderr, enabled=False if args.no_progress else None)
+    try:
+        result = run_audit(
+            args.recordings,
+            config=config,
+            pairs=args.pairs,
+            settings=AuditSettings(estimate_motion=not args.no_motion),
+            progress=progress,
+        )
+    except AuditInputError as exc:
+        progress.close()
+        print(f"gap-monitor audit: {exc}", file=sys.stderr)
+        return 2
+    progress.close()
+    print(format_report(result, fail_on))
+    if args.json:
+        try:
+            _write_json(Path(args.json), result.to_json_dict(fail_on))
+        except OSError as exc:
+            print(f"gap-monitor audit: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.json}")
+    return 1 if result.failed(fail_on) else 0
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write atomically: a reader never sees half a report."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m gap_monitor.offline.audit REC...`: the audit without the rest of the CLI."""
+    parser = argparse.ArgumentParser(prog="gap-monitor")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

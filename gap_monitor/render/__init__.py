@@ -1,0 +1,1 @@
+"""Rendering for people: text tables, progress, SVG and HTML."""

@@ -1,0 +1,1 @@
+"""The simulated sensor rig, its fault scenarios and its recorder."""
