@@ -26,12 +26,7 @@ from gap_monitor.core.capture.snapshot import (
     check_ring_buffer,
 )
 from gap_monitor.core.capture.triggers import CAPTURE_KINDS, TriggerSet, build_triggers
-from gap_monitor.core.conditions.feed import (
-    WINDOWED_MODALITIES,
-    ConditionError,
-    ConditionSettings,
-    StreamConditions,
-)
+from gap_monitor.core.conditions.feed import ConditionSettings, FeatureFeed, FeedStream
 from gap_monitor.core.conditions.profile import Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScore
 from gap_monitor.core.config.model import COMPRESSED_IMAGE_TYPE, MonitorConfig, StreamConfig
@@ -58,8 +53,6 @@ TIMING_LIMITS = TimingLimits(silence_warn_periods=None, silence_error_periods=No
 LIVE_UNMATCHED_WARN_PCT = 20.0
 # Discovery and QoS matching deliver the first second of a stream in bursts: judge timing after it.
 TIMING_WARMUP_NS = 2 * NS
-# A windowed stream's batch is cut after this many messages even within a hop (a burst).
-BATCH_MAX = 4096
 TIMING_ASSESS_PERIOD_NS = NS
 
 
@@ -145,20 +138,16 @@ class Monitor:
         self._levels: dict[str, Severity] = {}
         self._pending: list[Event] = []
         cc = config.conditions
-        self.conditions: dict[str, StreamConditions] = {}
+        self.conditions: dict[str, FeedStream] = {}
+        self.feed: FeatureFeed | None = None
         if cc.enabled:
             settings = ConditionSettings(cc.image_rate_hz, cc.window_s, cc.hop_s, cc.near_m)
-            self.conditions = {
-                s.topic: StreamConditions(s.modality, s.msgtype, settings) for s in config.streams
-            }
-        # IMU, joint and wrench messages reach their conditions in batches (`on_batch`: numpy
-        # decoding, one window push per batch), a hop's worth at a time instead of one call per
-        # message: features come at most a hop late, stamped with the receipt time of the message
-        # that completed them, as before.
-        self._batches = {
-            topic: _Batch() for topic, c in self.conditions.items() if c.modality in WINDOWED_MODALITIES
-        }
-        self._batch_span_ns = int(cc.hop_s * NS)
+            self.conditions = {s.topic: FeedStream(s.modality, s.msgtype) for s in config.streams}
+            # IMU, joint and wrench messages reach their windows a hop's worth at a time: features
+            # come at most a hop late, stamped with the receipt time of the message completing them.
+            self.feed = FeatureFeed(
+                self.conditions, settings, self._feature_error, batch_span_ns=int(cc.hop_s * NS)
+            )
         self.profile = profile
         # Every snapshot names the profile it was judged against (hashing it once, not per trigger).
         self._profile_id = (
@@ -261,11 +250,11 @@ class Monitor:
         timing_from = self._timing_from_ns
         if topic not in timing_from:
             timing_from[topic] = receipt_ns + TIMING_WARMUP_NS
-        conditions = self.conditions.get(topic)
+        feed = self.feed
         timing = self.timing
         motion = self.motion
         skewed = topic in self._skew_topics
-        if timing is None and not skewed and conditions is None and motion is None:
+        if timing is None and not skewed and feed is None and motion is None:
             return
         fields = cdr.header_fields(data)  # one cheap parse; on None the slow calls say what is wrong
         if fields is not None:
@@ -287,39 +276,18 @@ class Monitor:
             self.skew.observe(topic, stamp)
         if motion is not None and topic in self._motion_topics:
             self._feed_motion(topic, stamp, data)
-        if conditions is not None:
-            batch = self._batches.get(topic)
-            if batch is not None:
-                batch.receipts.append(receipt_ns)
-                batch.datas.append(data)
-                if receipt_ns - batch.receipts[0] >= self._batch_span_ns or len(batch.datas) >= BATCH_MAX:
-                    self._flush_batch(topic, batch)
-                return
-            # Drivers that leave the header stamp unset still get features, timed by receipt
-            # (as `profile build` times them by log time).
-            try:
-                features = conditions.on_message(stamp if stamp > 0 else receipt_ns, data)
-            except ConditionError as exc:
-                self._malformed(topic, f"features: {exc}")
-                return
-            if features is not None:
-                self._on_features(topic, features, receipt_ns)
-
-    def _flush_batch(self, topic: str, batch: _Batch) -> None:
-        # A zero header stamp falls back to the receipt time, as on_message's callers do.
-        out = self.conditions[topic].on_batch(batch.receipts, batch.datas)
-        for why in out.malformed:
-            self._malformed(topic, f"features: {why}")
-        for sample in out.features:
-            self._on_features(topic, sample.features, batch.receipts[sample.position])
-        batch.receipts.clear()
-        batch.datas.clear()
+        if feed is not None:
+            for sample in feed.push(topic, receipt_ns, data, stamp):
+                self._on_features(topic, sample.features, sample.received_ns)
 
     def flush_batches(self) -> None:
         """Features of every message received so far (the batches are otherwise cut by time)."""
-        for topic, batch in self._batches.items():
-            if batch.datas:
-                self._flush_batch(topic, batch)
+        if self.feed is not None:
+            for sample in self.feed.flush():
+                self._on_features(sample.topic, sample.features, sample.received_ns)
+
+    def _feature_error(self, topic: str, why: str) -> None:
+        self._malformed(topic, f"features: {why}")
 
     def _malformed(self, topic: str, why: str) -> None:
         self.malformed[topic] += 1
@@ -739,16 +707,6 @@ class Monitor:
             self._clock_ns = now_ns
             self.writer.poll(now_ns)
             self.writer.close(now_ns, timeout_s=30.0)
-
-
-class _Batch:
-    """Windowed-stream messages waiting for their conditions: receipt times and CDR bytes."""
-
-    __slots__ = ("datas", "receipts")
-
-    def __init__(self) -> None:
-        self.receipts: list[int] = []
-        self.datas: list[bytes] = []
 
 
 def _grey_frame(msgtype: str, data: bytes) -> Any:

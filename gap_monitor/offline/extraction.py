@@ -31,12 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gap_monitor.core.conditions.feed import (
-    WINDOWED_MODALITIES,
-    ConditionError,
-    ConditionSettings,
-    StreamConditions,
-)
+from gap_monitor.core.conditions.feed import ConditionSettings, FeatureFeed, FeedSample, FeedStream
 from gap_monitor.core.conditions.profile import (
     FeatureSample,
     Profile,
@@ -46,27 +41,11 @@ from gap_monitor.core.conditions.profile import (
     merge_profiles,
 )
 from gap_monitor.core.conditions.scoring import build_calibrated_profile, format_value
-from gap_monitor.core.config.model import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE
-from gap_monitor.core.io import cdr
+from gap_monitor.core.io.modalities import IMAGE_TYPES, SENSOR_TYPES, modality_of
 from gap_monitor.core.io.recordings import Recording, RecordingError, open_recording
 from gap_monitor.render.progress import ProgressBar
 
 NS = 1_000_000_000
-IMU_TYPE = "sensor_msgs/msg/Imu"
-JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
-WRENCH_STAMPED_TYPE = "geometry_msgs/msg/WrenchStamped"
-# Message type -> modality; sensor_msgs/Image is decided by its encoding (None here).
-MODALITY_OF_TYPE: dict[str, str | None] = {
-    IMAGE_TYPE: None,
-    COMPRESSED_IMAGE_TYPE: "camera",
-    IMU_TYPE: "imu",
-    JOINT_STATE_TYPE: "joints",
-    WRENCH_STAMPED_TYPE: "wrench",
-}
-DEPTH_ENCODINGS = ("16UC1", "32FC1")
-# Messages per `on_batch` call: big enough that numpy does the work, small enough to hold
-# (4096 IMU messages are ~1.3 MB).
-BATCH_MESSAGES = 4096
 PROGRESS_EVERY = 256
 
 log = logging.getLogger(__name__)
@@ -149,11 +128,6 @@ class FeatureExtraction:
         return f"{s.messages} message(s)"
 
 
-def modality_of_image(data: cdr.Buffer) -> str:
-    """Modality of a sensor_msgs/Image: depth for 16UC1/32FC1, else camera; CdrError if undecodable."""
-    return "depth" if cdr.decode_image(data).encoding in DEPTH_ENCODINGS else "camera"
-
-
 def extract_features(
     recordings: Sequence[str | Path],
     *,
@@ -178,7 +152,7 @@ def extract_features(
             for topic, info in rec.topics().items():
                 if wanted is not None and topic not in wanted:
                     continue
-                if info.msgtype not in MODALITY_OF_TYPE:
+                if info.msgtype not in SENSOR_TYPES:
                     result.skipped.setdefault(topic, info.msgtype)
                     continue
                 known = result.topics.get(topic)
@@ -188,7 +162,9 @@ def extract_features(
                         "earlier recording: one profile stream cannot be both"
                     )
                 if known is None:
-                    result.topics[topic] = TopicSummary(topic, info.msgtype, MODALITY_OF_TYPE[info.msgtype])
+                    # An image topic's kind (camera or depth) is told by its first message.
+                    modality = None if info.msgtype in IMAGE_TYPES else modality_of(info.msgtype)
+                    result.topics[topic] = TopicSummary(topic, info.msgtype, modality)
                 selected.append(topic)
             opened.append((rec, selected))
         if wanted is not None:
@@ -238,83 +214,46 @@ def _check_wanted(wanted: Sequence[str], result: FeatureExtraction, paths: Seque
 def _extract_one(
     rec: Recording, selected: Sequence[str], result: FeatureExtraction, progress: Callable[[int], None]
 ) -> None:
-    streams: dict[str, StreamConditions] = {}
-    # IMU, joint and wrench messages wait here and go to `on_batch` BATCH_MESSAGES at a time.
-    pending: dict[str, tuple[list[int], list[cdr.Buffer]]] = {}
+    def malformed(topic: str, why: str) -> None:
+        summary = result.topics[topic]
+        summary.malformed += 1
+        summary.last_error = why
+
+    # A feed of its own per recording: windows never span two recordings.
+    # Image topics are told apart again in each recording, so a mismatch between them is found.
+    streams = {
+        t: FeedStream(None if s.msgtype in IMAGE_TYPES else s.modality, s.msgtype)
+        for t, s in ((t, result.topics[t]) for t in selected)
+    }
+    feed = FeatureFeed(streams, result.settings, malformed)
     progress(result.messages)
     try:
         for msg in rec.views(selected):
             result.messages += 1
             if not result.messages % PROGRESS_EVERY:
                 progress(result.messages)
-            summary = result.topics[msg.topic]
-            summary.messages += 1
-            batch = pending.get(msg.topic)
-            if batch is not None:
-                batch[0].append(msg.log_time_ns)
-                batch[1].append(msg.data)
-                if len(batch[0]) >= BATCH_MESSAGES:
-                    _flush(msg.topic, streams[msg.topic], batch, result)
-                continue
-            conditions = streams.get(msg.topic)
-            try:
-                if conditions is None:
-                    modality = summary.modality if summary.msgtype != IMAGE_TYPE else None
-                    if modality is None:
-                        modality = modality_of_image(msg.data)
-                    if summary.modality is not None and summary.modality != modality:
-                        raise ProfilingError(
-                            f"{rec.path}: topic {msg.topic} carries {modality} images, but "
-                            f"{summary.modality} in an earlier recording"
-                        )
-                    summary.modality = modality
-                    conditions = streams[msg.topic] = StreamConditions(
-                        modality, summary.msgtype, result.settings
-                    )
-                    if modality in WINDOWED_MODALITIES:
-                        pending[msg.topic] = ([msg.log_time_ns], [msg.data])
-                        continue
-                stamp = cdr.header_stamp_ns(msg.data)
-                if not stamp:
-                    summary.log_time_fallbacks += 1
-                    stamp = msg.log_time_ns
-                features = conditions.on_message(stamp, msg.data)
-            except (cdr.CdrError, ConditionError) as exc:
-                summary.malformed += 1
-                summary.last_error = str(exc)
-                continue
-            if features is not None:
-                summary.samples += 1
-                result.samples.append(FeatureSample(conditions.modality, msg.topic, features, stamp))
-        for topic, batch in pending.items():
-            _flush(topic, streams[topic], batch, result)
+            result.topics[msg.topic].messages += 1
+            _add_samples(result, feed.push(msg.topic, msg.log_time_ns, msg.data))
+        _add_samples(result, feed.flush())
         progress(result.messages)
     except RecordingError as exc:
         raise ProfilingError(f"{rec.path}: cannot read: {exc}") from exc
+    for topic in selected:
+        summary = result.topics[topic]
+        summary.log_time_fallbacks += feed.time_fallbacks[topic]
+        modality = feed.modality(topic)
+        if summary.modality is not None and modality is not None and modality != summary.modality:
+            raise ProfilingError(
+                f"{rec.path}: topic {topic} carries {modality} images, but "
+                f"{summary.modality} in an earlier recording"
+            )
+        summary.modality = summary.modality or modality
 
 
-def _flush(
-    topic: str,
-    conditions: StreamConditions,
-    batch: tuple[list[int], list[cdr.Buffer]],
-    result: FeatureExtraction,
-) -> None:
-    """The batched messages of a topic through its conditions; the batch is emptied."""
-    log_times, datas = batch
-    if not datas:
-        return
-    out = conditions.on_batch(log_times, datas)
-    summary = result.topics[topic]
-    summary.log_time_fallbacks += out.log_time_fallbacks
-    if out.malformed:
-        summary.malformed += len(out.malformed)
-        summary.last_error = out.malformed[-1]
-    summary.samples += len(out.features)
-    result.samples.extend(
-        FeatureSample(conditions.modality, topic, sample.features, sample.time_ns) for sample in out.features
-    )
-    log_times.clear()
-    datas.clear()
+def _add_samples(result: FeatureExtraction, samples: Sequence[FeedSample]) -> None:
+    for sample in samples:
+        result.topics[sample.topic].samples += 1
+        result.samples.append(FeatureSample(sample.modality, sample.topic, sample.features, sample.time_ns))
 
 
 def profile_from_features(

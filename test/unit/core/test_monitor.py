@@ -353,7 +353,7 @@ def test_unset_header_stamps_still_give_features_at_the_configured_rate():
     monitor = Monitor(config_from_parameters(params), 1_000 * NS)
     for k in range(40):  # 2 s at 20 Hz, every stamp zero
         monitor.on_message("/cam", 1_000 * NS + k * NS // 20, image_bytes(0, "cam"))
-    assert monitor.conditions["/cam"].produced == 10  # 5 Hz over 2 s
+    assert monitor.feed is not None and monitor.feed.samples["/cam"] == 10  # 5 Hz over 2 s
 
 
 def noisy_imu_bytes(stamp_ns: int, rng: np.random.Generator) -> bytes:
@@ -375,7 +375,8 @@ def test_imu_features_come_in_batches_equal_to_message_by_message_and_at_most_a_
     config = config_from_parameters({"imus": {"imu": {"topic": "/imu", "rate_hz": 200.0}}})
     t0 = 1_000 * NS
     monitor = Monitor(config, t0)
-    reference = StreamConditions("imu", "sensor_msgs/msg/Imu", monitor.conditions["/imu"].settings)
+    assert monitor.feed is not None
+    reference = StreamConditions("imu", "sensor_msgs/msg/Imu", monitor.feed.settings)
     rng = np.random.default_rng(3)
     hop_ns = int(config.conditions.hop_s * NS)
     expected: list[tuple[int, dict[str, float]]] = []
@@ -394,4 +395,4 @@ def test_imu_features_come_in_batches_equal_to_message_by_message_and_at_most_a_
     monitor.check(t0 + 1000 * 5_000_000)
     assert len(expected) > 15
     assert monitor.latest_features["/imu"] == expected[-1][1]
-    assert monitor.conditions["/imu"].produced == len(expected)
+    assert monitor.feed.samples["/imu"] == len(expected)
