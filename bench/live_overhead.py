@@ -221,7 +221,7 @@ def build_training_profile(rig: RigSettings, path: Path, seconds: float = TRAINI
     path.parent.mkdir(parents=True, exist_ok=True)
     record_sim(recording, Scenario(name="clean"), seconds, training, start_s=TRAINING_START_S)
     try:
-        build_profile([recording], progress=False).save(path)
+        build_profile([recording]).save(path)
     finally:
         shutil.rmtree(recording, ignore_errors=True)
     return path

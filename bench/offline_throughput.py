@@ -139,7 +139,7 @@ def measure(subject: Subject, repeats: int = REPEATS) -> Timings:
     t = Timings([], [], [], [], [], [])
     for _ in range(repeats):
         t.baseline.append(timed(lambda: iterate_mcap(subject.files)))
-        t.profile.append(timed(lambda: build_profile(paths, progress=False)))
+        t.profile.append(timed(lambda: build_profile(paths)))
         t.audit.append(timed(lambda: run_audit(paths)))
     for _ in range(repeats):
         t.bags.append(timed(lambda: iterate_bags(subject.path)))
@@ -269,7 +269,7 @@ def _measure_all(options: BenchOptions, work: Path, say: Callable[[str], None]) 
         if options.profile:
             paths = [subject.path]
             commands: tuple[tuple[str, Callable[[], object]], ...] = (
-                ("profile build", functools.partial(build_profile, paths, progress=False)),
+                ("profile build", functools.partial(build_profile, paths)),
                 ("audit", functools.partial(run_audit, paths)),
             )
             for label, fn in commands:

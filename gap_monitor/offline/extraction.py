@@ -1,4 +1,4 @@
-"""`gap-monitor profile`: build a training-condition profile from recordings, show it, merge profiles.
+"""Condition features of training recordings, and the calibrated profile built from them.
 
 Building runs the live path offline: every message's CDR bytes go through the same
 `conditions.StreamConditions` the monitor node runs (images decimated by header stamp to
@@ -17,33 +17,25 @@ afresh: windows never span two recordings.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import math
-import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 from gap_monitor.core.conditions.feed import ConditionSettings, FeatureFeed, FeedSample, FeedStream
 from gap_monitor.core.conditions.profile import (
     FeatureSample,
     Profile,
-    ProfileError,
     SourceRecording,
-    StreamProfile,
-    merge_profiles,
 )
-from gap_monitor.core.conditions.scoring import build_calibrated_profile, format_value
+from gap_monitor.core.conditions.scoring import build_calibrated_profile
 from gap_monitor.core.io.modalities import IMAGE_TYPES, SENSOR_TYPES, modality_of
 from gap_monitor.core.io.recordings import Recording, RecordingError, open_recording
-from gap_monitor.render.progress import ProgressBar
+from gap_monitor.errors import InputError
+from gap_monitor.offline.progress import ProgressCallback
 
 NS = 1_000_000_000
 PROGRESS_EVERY = 256
@@ -51,7 +43,7 @@ PROGRESS_EVERY = 256
 log = logging.getLogger(__name__)
 
 
-class ProfilingError(ValueError):
+class ProfilingError(InputError):
     """Input a profile cannot be built from; the message names the path (or topic) and why."""
 
 
@@ -133,7 +125,7 @@ def extract_features(
     *,
     topics: Iterable[str] | None = None,
     settings: ConditionSettings | None = None,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> FeatureExtraction:
     """Run the conditions layer over every sensor topic of the recordings (or only `topics`).
 
@@ -176,17 +168,13 @@ def extract_features(
                 f"Imu, JointState, WrenchStamped); topics found: {skipped}"
             )
         total = sum(rec.message_count(selected) for rec, selected in opened)
-        bar = ProgressBar(sys.stderr, enabled=None if progress else False)
         # The sources' SHA-256 on another core (hashlib releases the GIL) while this one extracts
         # and calibrates: on uncompressed image recordings hashing takes longer than reading.
         hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
         result.hashing = [hashing.submit(SourceRecording.from_path, rec.path) for rec, _ in opened]
         hashing.shutdown(wait=False)
-        try:
-            for rec, selected in opened:
-                _extract_one(rec, selected, result, partial(bar, rec.path.name, total=total))
-        finally:
-            bar.close()
+        for rec, selected in opened:
+            _extract_one(rec, selected, result, _reporter(progress, rec.path.name, total))
     return result
 
 
@@ -209,6 +197,14 @@ def _check_wanted(wanted: Sequence[str], result: FeatureExtraction, paths: Seque
                 "(supported: Image, CompressedImage, Imu, JointState, WrenchStamped)"
             )
         raise ProfilingError(f"--topics {topic}: not in {', '.join(paths)}")
+
+
+def _reporter(progress: ProgressCallback | None, label: str, total: int) -> Callable[[int], None]:
+    def report(done: int) -> None:
+        if progress is not None:
+            progress(label, done, total)
+
+    return report
 
 
 def _extract_one(
@@ -277,7 +273,7 @@ def build_profile(
     topics: Iterable[str] | None = None,
     settings: ConditionSettings | None = None,
     target_false_alarms_per_hour: float = 1.0,
-    progress: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> Profile:
     """A training-condition profile of the recordings' sensor streams (module notes), each stream's
     alarm calibrated for `target_false_alarms_per_hour`. Malformed messages and streams without
@@ -294,200 +290,3 @@ def build_profile(
 
 # ----------------------------------------------------------------------------------------------
 # Showing a profile
-
-
-def describe_alarm(stream: StreamProfile) -> str:
-    alarm = stream.alarm
-    if alarm is None:
-        return "no calibrated alarm (too little data, or a merged profile)"
-    parts = [f"{alarm.fire_k} of {alarm.fire_n} scores > {format_value(alarm.threshold)}"]
-    if alarm.instant_threshold > 0:
-        parts.append(f"one score > {format_value(alarm.instant_threshold)}")
-    if alarm.evidence_threshold > 0:
-        parts.append(
-            f"the running sum of score - {format_value(alarm.evidence_reference)} > "
-            f"{format_value(alarm.evidence_threshold)}"
-        )
-    rules = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
-    return (
-        f"alarm when {rules}, clears after {alarm.clear_n} < {format_value(alarm.clear_threshold)} "
-        f"(scored at {alarm.frame_rate_hz:g} Hz, {alarm.target_false_alarms_per_hour:g} false alarm/h)"
-    )
-
-
-def format_profile(profile: Profile, origin: str = "") -> str:
-    """A readable summary: sources, then per stream its modality, sample count, alarm, and each
-    feature's p1 / p50 / p99 with its unit."""
-    lines = []
-    created = (
-        datetime.fromtimestamp(profile.created_ns / NS, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-        if profile.created_ns
-        else "unknown"
-    )
-    head = f"{origin}: " if origin else ""
-    lines.append(
-        f"{head}profile schema {profile.schema_version}, created {created}, "
-        f"{len(profile.streams)} stream(s), digest {profile.digest()[:12]}"
-    )
-    if profile.sources:
-        lines.append("sources:")
-        for s in profile.sources:
-            lines.append(f"  {s.path} ({s.size_bytes / 1e6:.1f} MB, sha256 {s.sha256[:12]})")
-    for name, stream in profile.streams.items():
-        span = max(0, stream.last_time_ns - stream.first_time_ns) / NS
-        lines.append("")
-        lines.append(f"{name}  [{stream.modality}]  {stream.sample_count} samples over {span:.1f} s")
-        lines.append(f"  {describe_alarm(stream)}")
-        rows = [("feature", "p1", "p50", "p99", "unit")]
-        for feature, stats in stream.features.items():
-            if stats.count == 0:
-                rows.append((feature, "-", "-", "-", stats.unit))
-                continue
-            rows.append((
-                feature,
-                format_value(stats.quantile("p1")),
-                format_value(stats.quantile("p50")),
-                format_value(stats.quantile("p99")),
-                stats.unit,
-            ))  # fmt: skip
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        for row in rows:
-            cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in (1, 2, 3)]
-            lines.append("  " + "  ".join(cells) + "  " + row[4])
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------------------------
-# Command line
-
-
-def _cmd_build(args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    try:
-        settings = ConditionSettings(image_rate_hz=args.image_rate)
-        if not (math.isfinite(args.target_fa_per_hour) and args.target_fa_per_hour > 0):
-            raise ValueError(f"--target-fa-per-hour {args.target_fa_per_hour!r}: a rate > 0 per hour")
-        extraction = extract_features(
-            args.recordings, topics=args.topics, settings=settings, progress=not args.no_progress
-        )
-        profile = profile_from_features(extraction, target_false_alarms_per_hour=args.target_fa_per_hour)
-    except (ProfilingError, ValueError) as exc:
-        print(f"profile build: {exc}", file=sys.stderr)
-        return 2
-    output = Path(args.output)
-    try:
-        profile.save(output)
-    except OSError as exc:
-        print(f"profile build: {output}: cannot write: {exc}", file=sys.stderr)
-        return 2
-    elapsed = time.monotonic() - started
-    print(
-        f"{output}: {len(profile.streams)} stream(s) from {len(extraction.sources)} recording(s), "
-        f"{extraction.messages:,} messages in {elapsed:.1f} s"
-    )
-    for name, stream in profile.streams.items():
-        alarm = stream.alarm
-        threshold = f"alarm > {format_value(alarm.threshold)}" if alarm else "no alarm"
-        summary = extraction.topics[name]
-        print(f"  {name}  {stream.modality}  {stream.sample_count} samples  {threshold}  ({summary.msgtype})")
-    for topic, msgtype in sorted(extraction.skipped.items()):
-        print(f"  skipped {topic} ({msgtype}: no condition features)")
-    for line in extraction.problems():
-        print(f"  warning: {line}", file=sys.stderr)
-    return 0
-
-
-def _load(path: str) -> Profile:
-    if not Path(path).is_file():
-        raise ProfileError(f"profile {path}: no such file")
-    return Profile.load(path)
-
-
-def _cmd_show(args: argparse.Namespace) -> int:
-    try:
-        profile = _load(args.profile)
-    except ProfileError as exc:
-        print(f"profile show: {exc}", file=sys.stderr)
-        return 2
-    print(format_profile(profile, args.profile))
-    return 0
-
-
-def _cmd_merge(args: argparse.Namespace) -> int:
-    if len(args.profiles) < 2:
-        print("profile merge: give at least two profiles to merge", file=sys.stderr)
-        return 2
-    try:
-        merged = merge_profiles([_load(p) for p in args.profiles])
-    except ProfileError as exc:
-        print(f"profile merge: {exc}", file=sys.stderr)
-        return 2
-    output = Path(args.output)
-    try:
-        merged.save(output)
-    except OSError as exc:
-        print(f"profile merge: {output}: cannot write: {exc}", file=sys.stderr)
-        return 2
-    print(f"{output}: {len(merged.streams)} stream(s) merged from {len(args.profiles)} profiles")
-    print(
-        "  note: merging drops the calibrated alarms (the merged profile scores differently); "
-        "build one profile from all the recordings to get alarms"
-    )
-    return 0
-
-
-HELP = "training-condition profiles: build from recordings, show, merge"
-
-
-def add_parser(subparsers: Any) -> None:
-    """Register `profile {build,show,merge}` on the `gap-monitor` command's subparsers."""
-    _configure(subparsers.add_parser("profile", help=HELP, description=HELP))
-
-
-def _configure(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="profile_command", required=True, metavar="{build,show,merge,compare}")
-
-    build = sub.add_parser(
-        "build",
-        help="build a profile from training recordings (the live feature path, calibrated alarms)",
-    )
-    build.add_argument("recordings", nargs="+", help="rosbag2 folders, .mcap/.db3 files or ROS 1 .bag files")
-    build.add_argument("-o", "--output", required=True, help="profile YAML to write")
-    build.add_argument(
-        "--topics", nargs="+", default=None, help="only these topics (default: every sensor topic)"
-    )
-    build.add_argument(
-        "--image-rate", type=float, default=ConditionSettings().image_rate_hz,
-        help="images per second the monitor decodes, as in its config (default %(default)g)",
-    )  # fmt: skip
-    build.add_argument(
-        "--target-fa-per-hour", type=float, default=1.0,
-        help="false alarms per hour per stream the alarm is calibrated for (default %(default)g)",
-    )  # fmt: skip
-    build.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    build.set_defaults(func=_cmd_build)
-
-    show = sub.add_parser("show", help="print a profile's streams, alarms and feature ranges")
-    show.add_argument("profile")
-    show.set_defaults(func=_cmd_show)
-
-    merge = sub.add_parser("merge", help="merge profiles (e.g. built from different recordings)")
-    merge.add_argument("profiles", nargs="+", help="two or more profile YAML files")
-    merge.add_argument("-o", "--output", required=True, help="merged profile YAML to write")
-    merge.set_defaults(func=_cmd_merge)
-
-    from gap_monitor.offline.report import add_compare_parser  # the report module renders comparisons
-
-    add_compare_parser(sub)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gap-monitor profile", description=HELP)
-    _configure(parser)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    logging.basicConfig(format="%(levelname)s: %(message)s")
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""`gap-monitor replay`: run the live monitor's checks and triggers over a recording, without ROS.
+"""The live monitor's checks and triggers over a recording, without ROS (`gap-monitor replay`).
 
 Feeds the same core `Monitor` the node uses with each message at its log time, calls its periodic
 check on the recording's clock, and writes the snapshots the node would have written, so a team
@@ -7,34 +7,19 @@ can tune thresholds and triggers on logged data.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gap_monitor.core.conditions.profile import Profile, ProfileError
-from gap_monitor.core.config.model import (
-    COMPRESSED_IMAGE_TYPE,
-    IMAGE_TYPE,
-    MODALITY_KEYS,
-    ConfigError,
-    MonitorConfig,
-    config_from_parameters,
-    load_config,
-)
+from gap_monitor.core.conditions.profile import Profile
+from gap_monitor.core.config.model import MonitorConfig, config_from_parameters
 from gap_monitor.core.events import Event
-from gap_monitor.core.io.recordings import RecordingError, TopicInfo, open_recording
+from gap_monitor.core.io import cdr
+from gap_monitor.core.io.modalities import COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, MODALITIES, modality_of
+from gap_monitor.core.io.recordings import Recording, open_recording
 from gap_monitor.core.monitor import Monitor
 
 NS = 1_000_000_000
-MODALITY_OF_TYPE = {
-    "sensor_msgs/msg/Imu": "imu",
-    "sensor_msgs/msg/JointState": "joints",
-    "geometry_msgs/msg/WrenchStamped": "wrench",
-    COMPRESSED_IMAGE_TYPE: "camera",
-}
 
 
 @dataclass
@@ -44,18 +29,27 @@ class ReplayResult:
     messages: int = 0
 
 
-def config_for_recording(topics: dict[str, TopicInfo], duration_s: float) -> MonitorConfig:
-    """Streams guessed from a recording: modality from the type (depth by name), rate from the count."""
+def config_for_recording(rec: Recording) -> MonitorConfig:
+    """Streams found in a recording: the modality from the message type and, for images, from
+    the first message (depth or camera by its encoding); the rate from the count."""
+    topics = rec.topics()
+    start, end = rec.start_time_ns, rec.end_time_ns
+    duration_s = (end - start) / NS if start is not None and end is not None else 0.0
+    images = [t for t, info in topics.items() if info.msgtype in IMAGE_TYPES and info.count]
+    first: dict[str, cdr.Buffer] = {}
+    for msg in rec.messages(images) if images else ():
+        first.setdefault(msg.topic, bytes(msg.data))
+        if len(first) == len(images):
+            break
     params: dict[str, dict[str, Any]] = {}
     for topic, info in sorted(topics.items()):
-        modality = MODALITY_OF_TYPE.get(info.msgtype)
-        if info.msgtype == IMAGE_TYPE:
-            modality = "depth" if "depth" in topic.lower() else "camera"
+        modality = _modality(info.msgtype, first.get(topic))
         if modality is None or info.count < 2 or duration_s <= 0:
             continue
         name = topic.strip("/").replace("/", "_") or "root"
         rate = (info.count - 1) / duration_s
-        params.setdefault(MODALITY_KEYS[modality], {})[name] = {"topic": topic, "rate_hz": round(rate, 3)}
+        stream = {"topic": topic, "rate_hz": round(rate, 3)}
+        params.setdefault(MODALITIES[modality].config_key, {})[name] = stream
     return config_from_parameters(params, source="streams found in the recording")
 
 
@@ -72,7 +66,7 @@ def replay(
         start, last = rec.start_time_ns, rec.end_time_ns
         if start is None or last is None:
             return result
-        cfg = config or config_for_recording(topics, (last - start) / NS)
+        cfg = config or config_for_recording(rec)
         cfg = replace(cfg, capture=replace(cfg.capture, enabled=True, min_free_bytes=0))
         monitor = Monitor(cfg, start, output_dir=output_dir, profile=profile)
         monitored = {s.topic for s in cfg.streams}
@@ -97,46 +91,13 @@ def replay(
     return result
 
 
-def run_from_args(args: argparse.Namespace) -> int:
+def _modality(msgtype: str, first: cdr.Buffer | None) -> str | None:
+    """The modality of a recorded topic; an image topic's from its first readable message."""
     try:
-        config = load_config(args.config) if args.config else None
-        profile = Profile.load(args.profile) if args.profile else None
-    except (ConfigError, ProfileError) as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    out = Path(args.output)
-    for path in args.recordings:
-        try:
-            result = replay(Path(path), out, config, profile)
-        except (RecordingError, ConfigError, OSError) as exc:
-            print(f"replay: {path}: {exc}", file=sys.stderr)
-            return 2
-        t0 = result.events[0].time_ns if result.events else 0
-        print(f"{path}: {result.messages} messages")
-        for e in result.events:
-            if e.kind != "snapshot_written":
-                print(f"  {(e.time_ns - t0) / NS:7.2f}s {e.severity.name:5s} {e.reason}")
-        print(f"  snapshots in {out}: {len(result.snapshots)}")
-        for p in result.snapshots:
-            print(f"    {p}")
-    return 0
-
-
-def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "replay", help="run the monitor's checks and triggers over recordings, writing snapshots"
-    )
-    p.add_argument("recordings", nargs="+", help="rosbag2 folders, .mcap files or ROS 1 .bag files")
-    p.add_argument("--config", help="monitor parameter file (default: streams guessed from each recording)")
-    p.add_argument("--profile", help="training-condition profile: novel conditions trigger snapshots too")
-    p.add_argument(
-        "-o", "--output", default="replay_snapshots", help="snapshot folder (default: replay_snapshots)"
-    )
-    p.set_defaults(func=run_from_args)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gap-monitor")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+        if msgtype == IMAGE and first is not None:
+            return modality_of(msgtype, image_encoding=cdr.decode_image(first).encoding)
+        if msgtype == COMPRESSED_IMAGE and first is not None:
+            return modality_of(msgtype, compressed_format=cdr.decode_compressed_image(first).format)
+    except cdr.CdrError:
+        return None  # an unreadable first frame: not monitored, as an unknown type is not
+    return modality_of(msgtype)

@@ -126,7 +126,7 @@ def build_demo_profile(log_dir: Path, scenario: Scenario, out: TextIO) -> Path:
         flush=True,
     )
     t0 = time.monotonic()
-    profile = build_profile([recording], progress=False)
+    profile = build_profile([recording])
     profile.save(profile_path)
     shutil.rmtree(recording, ignore_errors=True)
     alarms = ", ".join(

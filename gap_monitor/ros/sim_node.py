@@ -16,6 +16,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
 
+from gap_monitor.errors import InputError
 from gap_monitor.ros import runtime
 from gap_monitor.ros.convert import message_class, sample_to_message
 from gap_monitor.sim.rig import DEFAULT_TOPICS, FRAME_IDS, MSG_TYPES, RigSettings, Scheduler, SimRig, Tick
@@ -101,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         scenario = resolve_scenario(args.scenario)
         settings = rig_settings(args)
-    except ValueError as exc:  # a ConfigError is one too; either message names the field
+    except (InputError, ValueError) as exc:  # a bad scenario, or a rig size RigSettings refuses
         print(f"sim: {exc}", file=sys.stderr)
         return 2
     stop = runtime.StopFlag()

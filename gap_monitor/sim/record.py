@@ -1,4 +1,4 @@
-"""`gap-monitor sim-record`: write the simulated rig to a rosbag2 recording, without ROS.
+"""The simulated rig written to a rosbag2 recording, without ROS (`gap-monitor sim-record`).
 
 The rig (`gap_monitor.sim.rig`: Scheduler + SimRig) is rendered as fast as it can be, not in real
 time. Header stamps are what the live `sim` node would stamp: t0 + the scheduled sample time + any
@@ -11,18 +11,15 @@ read them.
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import sys
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gap_monitor.core.config.model import ConfigError
+from gap_monitor.errors import InputError
 from gap_monitor.sim.rig import (
     DEFAULT_TOPICS,
     FRAME_IDS,
@@ -37,7 +34,7 @@ from gap_monitor.sim.rig import (
     Tick,
     WrenchSample,
 )
-from gap_monitor.sim.scenario import SIM_STREAMS, Scenario, resolve_scenario
+from gap_monitor.sim.scenario import SIM_STREAMS, Scenario
 
 NS = 1_000_000_000
 # A fixed, recognisable epoch (2024-01-01T00:00:00Z) so recordings are reproducible.
@@ -197,81 +194,11 @@ def _write(
 
 
 def parse_streams(text: str) -> dict[str, str]:
-    """Streams "camera,imu" -> {stream: default topic}; ValueError naming an unknown stream."""
+    """Streams "camera,imu" -> {stream: default topic}; InputError naming an unknown stream."""
     names = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in names if s not in DEFAULT_TOPICS]
     if unknown or not names:
-        raise ValueError(
-            f"--streams {text!r}: unknown stream(s) {unknown}; choose from {','.join(DEFAULT_TOPICS)}"
+        raise InputError(
+            "--streams", text, f"a comma-separated subset of {','.join(DEFAULT_TOPICS)} (unknown: {unknown})"
         )
     return {s: DEFAULT_TOPICS[s] for s in names}
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    try:
-        scenario = resolve_scenario(args.scenario)
-    except ConfigError as exc:
-        print(f"sim-record: {exc}", file=sys.stderr)
-        return 2
-    try:
-        topics = parse_streams(args.streams) if args.streams else dict(DEFAULT_TOPICS)
-        width, height = args.width, args.height
-        if width < 8 or height < 8:
-            raise ValueError(f"--width/--height {width}x{height}: at least 8x8 pixels")
-        settings = RigSettings(
-            width=width,
-            height=height,
-            camera_rate_hz=args.camera_rate,
-            focal_px=RigSettings().focal_px * width / REFERENCE_WIDTH,
-        )
-        duration = scenario.duration_s if args.duration is None else args.duration
-        started = time.monotonic()
-        out = record_sim(args.output, scenario, duration, settings, topics, start_s=args.start)
-    except (ValueError, FileExistsError) as exc:
-        print(f"sim-record: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"{out}: {duration:g} s of scenario {scenario.name!r} ({', '.join(topics)}; "
-        f"{width}x{height}) in {time.monotonic() - started:.1f} s"
-    )
-    return 0
-
-
-def add_parser(subparsers: Any) -> None:
-    """Register `sim-record` on the `gap-monitor` command's subparsers."""
-    _configure(subparsers.add_parser("sim-record", help=HELP, description=HELP))
-
-
-HELP = "record the simulated rig (with a scenario's faults) to a rosbag2 MCAP folder, without ROS"
-
-
-def _configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("output", help="new rosbag2 folder to write")
-    p.add_argument(
-        "--scenario",
-        default="clean",
-        help="scenario YAML path, or a name in config/scenarios (default clean)",
-    )
-    p.add_argument("--duration", type=float, default=None, help="seconds (default: the scenario's)")
-    p.add_argument("--width", type=int, default=640, help="camera/depth width in pixels (default 640)")
-    p.add_argument("--height", type=int, default=480, help="camera/depth height in pixels (default 480)")
-    p.add_argument("--camera-rate", type=float, default=30.0, help="camera rate in Hz (default 30)")
-    p.add_argument(
-        "--streams", default="", help=f"comma-separated subset of {','.join(DEFAULT_TOPICS)} (default: all)"
-    )
-    p.add_argument(
-        "--start", type=float, default=0.0,
-        help="rig time (s) at the start: continue the scene's motion from there (default 0)",
-    )  # fmt: skip
-    p.set_defaults(func=run_from_args)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gap-monitor sim-record", description=HELP)
-    _configure(parser)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from gap_monitor.core.io.modalities import MODALITIES
 from gap_monitor.sim.scenario import Scenario
 
 GRAVITY = 9.80665
@@ -114,13 +115,8 @@ DEFAULT_TOPICS = {
     "joints": "/joint_states",
     "wrench": "/wrist_ft/wrench",
 }
-MSG_TYPES = {
-    "camera": "sensor_msgs/msg/Image",
-    "depth": "sensor_msgs/msg/Image",
-    "imu": "sensor_msgs/msg/Imu",
-    "joints": "sensor_msgs/msg/JointState",
-    "wrench": "geometry_msgs/msg/WrenchStamped",
-}
+# Each simulated stream is named after its modality and published as its default message type.
+MSG_TYPES = {stream: MODALITIES[stream].msgtypes[0] for stream in DEFAULT_TOPICS}
 FRAME_IDS = {
     "camera": "camera_color_optical_frame",
     "depth": "camera_depth_optical_frame",

@@ -69,10 +69,10 @@ def rendered_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         Fault("force_drift", "wrench", 12.0, 8.0, {"rate_n_per_s": 4.0}),
     )
     record_sim(root / "deploy", Scenario(seed=5, faults=faults), 20.0, RIG, start_s=30.0)
-    profile = build_profile([root / "train"], progress=False)
+    profile = build_profile([root / "train"])
     with open_recording(root / "deploy") as rec:
         start, end = rec.start_time_ns, rec.end_time_ns
-        config = config_for_recording(rec.topics(), (end - start) / NS)
+        config = config_for_recording(rec)
         capture = replace(
             config.capture, enabled=True, min_free_bytes=0, pre_s=1.0, post_s=1.0, cooldown_s=1.0
         )

@@ -31,12 +31,13 @@ from gap_monitor.core.conditions.features.wrench import WrenchWindow
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.cdr_batch import DecodedBatch, decode_batch
 from gap_monitor.core.io.modalities import COMPRESSED_IMAGE, WINDOWED, modality_of
+from gap_monitor.errors import MessageError
 
 NS = 1_000_000_000
 DEPTH_WORK_WIDTH = 320
 
 
-class ConditionError(ValueError):
+class ConditionError(MessageError):
     """A message features could not be computed from (malformed bytes, unknown encoding, ...)."""
 
 

@@ -45,6 +45,7 @@ import numpy.typing as npt
 import yaml
 
 from gap_monitor.core.conditions.features import MODALITIES, feature_spec
+from gap_monitor.errors import ProfileError as ProfileError  # re-exported until importers move
 
 SCHEMA_VERSION = 1
 QUANTILE_LEVELS: tuple[float, ...] = (0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999)
@@ -54,10 +55,6 @@ DEFAULT_HISTOGRAM_BINS = 64
 MIN_MODEL_SAMPLES = 3
 
 FloatArray = npt.NDArray[np.float64]
-
-
-class ProfileError(ValueError):
-    """A profile file or structure that cannot be used: corrupt, incomplete, wrong version."""
 
 
 class FeatureSample(NamedTuple):

@@ -16,6 +16,7 @@ import yaml
 
 from gap_monitor.core.capture.snapshot import COMPRESSIONS, ON_QUOTA, SnapshotSettings
 from gap_monitor.core.config.validation import Checker
+from gap_monitor.errors import ConfigError as ConfigError  # re-exported until importers move
 
 if TYPE_CHECKING:  # triggers.py builds on this module, so it is imported where used
     from gap_monitor.core.capture.triggers import TriggersConfig
@@ -42,16 +43,6 @@ MODALITY_TYPES: dict[str, tuple[str, ...]] = {
 # Parameters every rclpy node may carry; they are the node's business, not ours.
 ROS_OWN_PARAMETERS = frozenset({"use_sim_time", "qos_overrides", "start_type_description_service"})
 RELIABILITY_CHOICES = ("auto", "reliable", "best_effort")
-
-
-class ConfigError(ValueError):
-    """A config with one or more problems; `problems` lists each as `key: value: what is allowed`."""
-
-    def __init__(self, problems: list[str], source: str = "config") -> None:
-        self.problems = problems
-        self.source = source
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s):\n{lines}")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from typing import TypeAlias, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from gap_monitor.errors import MessageError
+
 __all__ = [
     "DECODERS",
     "SUPPORTED_TYPES",
@@ -85,7 +87,7 @@ _HEAD_BE = struct.Struct(">iII").unpack_from
 _HEAD_END = _BODY + 12
 
 
-class CdrError(ValueError):
+class CdrError(MessageError):
     """The bytes are not a valid CDR serialization of the requested message type."""
 
 

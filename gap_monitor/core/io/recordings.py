@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import yaml
 
 from gap_monitor.core.io.mcap_views import McapViewError, McapViews, MessageView
+from gap_monitor.errors import RecordingError as RecordingError  # re-exported until importers move
 
 if TYPE_CHECKING:
     from rosbags.interfaces import Connection
@@ -33,10 +34,6 @@ __all__ = [
     "TopicInfo",
     "open_recording",
 ]
-
-
-class RecordingError(Exception):
-    """The path is not a readable recording (or the recording is corrupt)."""
 
 
 @dataclass(frozen=True)

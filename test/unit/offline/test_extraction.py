@@ -23,11 +23,12 @@ import numpy as np
 import pytest
 import yaml
 
+from gap_monitor.commands.profile import COMMAND as PROFILE
 from gap_monitor.core.conditions.feed import ConditionSettings, StreamConditions
 from gap_monitor.core.conditions.profile import Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScore, format_value
 from gap_monitor.core.io.recordings import open_recording
-from gap_monitor.offline.extraction import build_profile, extract_features, main
+from gap_monitor.offline.extraction import build_profile, extract_features
 from gap_monitor.render.progress import ProgressBar
 
 NS = 1_000_000_000
@@ -90,7 +91,7 @@ def euroc(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Euro
         held_out[topic] = [(stamp, data) for stamp, _, data in items if stamp >= cut]
     train.sort(key=lambda m: m[2])
     folder = write_rosbag2(tmp_path_factory.mktemp("euroc") / "train", train)
-    return EurocSplit(build_profile([folder], settings=FULL_RATE, progress=False), held_out)
+    return EurocSplit(build_profile([folder], settings=FULL_RATE), held_out)
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,7 @@ def built(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     for name in EXPECTED_STREAMS:
         target = out / f"{name}.yaml"
         extra = ["--image-rate", "30"] if name == OPENLORIS else []
-        rc = main(["build", str(real_data_dir / name), "-o", str(target), "--no-progress", *extra])
+        rc = PROFILE.main(["build", str(real_data_dir / name), "-o", str(target), "--no-progress", *extra])
         assert rc == 0, name
         paths[name] = target
     return paths
@@ -264,7 +265,9 @@ def test_ros1_bag_and_its_ros2_conversion_give_the_same_profile(built):
 
 
 def test_profile_build_reports_skipped_and_featureless_topics(real_data_dir, tmp_path, capsys):
-    rc = main(["build", str(real_data_dir / OPENLORIS), "-o", str(tmp_path / "p.yaml"), "--no-progress"])
+    rc = PROFILE.main(
+        ["build", str(real_data_dir / OPENLORIS), "-o", str(tmp_path / "p.yaml"), "--no-progress"]
+    )
     assert rc == 0
     captured = capsys.readouterr()
     assert "skipped /odom" in captured.out
@@ -272,7 +275,7 @@ def test_profile_build_reports_skipped_and_featureless_topics(real_data_dir, tmp
 
 
 def test_profile_show_prints_streams_alarms_and_feature_ranges(built, capsys):
-    assert main(["show", str(built[EUROC])]) == 0
+    assert PROFILE.main(["show", str(built[EUROC])]) == 0
     text = capsys.readouterr().out
     profile = Profile.load(built[EUROC])
     for topic in EXPECTED_STREAMS[EUROC]:
@@ -288,7 +291,7 @@ def test_profile_show_prints_streams_alarms_and_feature_ranges(built, capsys):
 
 def test_profile_merge_combines_streams(built, tmp_path, capsys):
     out = tmp_path / "merged.yaml"
-    assert main(["merge", str(built[EUROC]), str(built[KUKA_ROS2]), "-o", str(out)]) == 0
+    assert PROFILE.main(["merge", str(built[EUROC]), str(built[KUKA_ROS2]), "-o", str(out)]) == 0
     merged = Profile.load(out)
     assert set(merged.streams) == set(EXPECTED_STREAMS[EUROC]) | {"/joint_states"}
     assert merged.stream(IMU).sample_count == Profile.load(built[EUROC]).stream(IMU).sample_count
@@ -300,33 +303,35 @@ def test_corrupt_or_wrong_version_profile_exits_2(built, tmp_path, capsys):
     data["schema_version"] = 99
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text(yaml.safe_dump(data))
-    assert main(["show", str(wrong)]) == 2
+    assert PROFILE.main(["show", str(wrong)]) == 2
     assert "schema_version 99 is not supported" in capsys.readouterr().err
     del data["streams"]["/joint_states"]["sample_count"]
     data["schema_version"] = 1
     broken = tmp_path / "broken.yaml"
     broken.write_text(yaml.safe_dump(data))
-    assert main(["merge", str(built[EUROC]), str(broken), "-o", str(tmp_path / "m.yaml")]) == 2
+    assert PROFILE.main(["merge", str(built[EUROC]), str(broken), "-o", str(tmp_path / "m.yaml")]) == 2
     err = capsys.readouterr().err
     assert str(broken) in err and "sample_count" in err
     garbage = tmp_path / "garbage.yaml"
     garbage.write_text("streams: [unclosed\n")
-    assert main(["show", str(garbage)]) == 2
+    assert PROFILE.main(["show", str(garbage)]) == 2
     assert "not valid YAML" in capsys.readouterr().err
     assert not (tmp_path / "m.yaml").exists()
 
 
 def test_profile_build_bad_input_exits_2_naming_the_path(real_data_dir, tmp_path, capsys):
     out = str(tmp_path / "p.yaml")
-    assert main(["build", str(tmp_path / "missing_bag"), "-o", out, "--no-progress"]) == 2
+    assert PROFILE.main(["build", str(tmp_path / "missing_bag"), "-o", out, "--no-progress"]) == 2
     assert "missing_bag" in capsys.readouterr().err
-    assert main(["build", str(real_data_dir / "README.md"), "-o", out, "--no-progress"]) == 2
+    assert PROFILE.main(["build", str(real_data_dir / "README.md"), "-o", out, "--no-progress"]) == 2
     assert "README.md is not a recording" in capsys.readouterr().err
     kuka = str(real_data_dir / KUKA_ROS2)
-    assert main(["build", kuka, "-o", out, "--topics", "/no_such_topic", "--no-progress"]) == 2
+    assert PROFILE.main(["build", kuka, "-o", out, "--topics", "/no_such_topic", "--no-progress"]) == 2
     assert "/no_such_topic" in capsys.readouterr().err
-    assert main(["build", kuka, "-o", out, "--image-rate", "0", "--no-progress"]) == 2
-    assert "image_rate_hz" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses it, as it does any bad option
+        PROFILE.main(["build", kuka, "-o", out, "--image-rate", "0", "--no-progress"])
+    assert exit_info.value.code == 2
+    assert "--image-rate: 0: a number > 0" in capsys.readouterr().err
     assert not Path(out).exists()
 
 
@@ -344,7 +349,7 @@ def test_malformed_messages_are_counted_not_fatal(real_data_dir, tmp_path, capsy
     summary = extraction.topics["/joint_states"]
     assert (summary.messages, summary.malformed) == (603, 3)
     assert summary.samples > 0 and summary.last_error
-    assert main(["build", str(folder), "-o", str(tmp_path / "p.yaml"), "--no-progress"]) == 0
+    assert PROFILE.main(["build", str(folder), "-o", str(tmp_path / "p.yaml"), "--no-progress"]) == 0
     assert "3 of 603 message(s) malformed" in capsys.readouterr().err
 
 

@@ -9,7 +9,8 @@ import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from gap_monitor.offline.replay import config_for_recording, main, replay
+from gap_monitor.commands.replay import COMMAND as REPLAY
+from gap_monitor.offline.replay import config_for_recording, replay
 
 NS = 1_000_000_000
 STORE = get_typestore(Stores.ROS2_JAZZY)
@@ -53,7 +54,7 @@ def test_streams_are_guessed_from_the_recording(stalled_recording):
     from gap_monitor.core.io.recordings import open_recording
 
     with open_recording(stalled_recording) as rec:
-        config = config_for_recording(rec.topics(), (rec.end_time_ns - rec.start_time_ns) / NS)
+        config = config_for_recording(rec)
     (stream,) = config.streams
     assert (stream.topic, stream.modality) == ("/imu/data", "imu")
     # From the count over the span: the stall lowers it (3599 intervals over ~20 s).
@@ -81,12 +82,12 @@ def test_replay_writes_the_stall_snapshot_with_all_topics(stalled_recording, tmp
 
 
 def test_cli_prints_events_and_paths_and_rejects_bad_input(stalled_recording, tmp_path, capsys):
-    assert main(["replay", str(stalled_recording), "-o", str(tmp_path / "out")]) == 0
+    assert REPLAY.main([str(stalled_recording), "-o", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert "STALE" in out and str(tmp_path / "out") in out
-    assert main(["replay", str(tmp_path / "missing"), "-o", str(tmp_path / "o2")]) == 2
+    assert REPLAY.main([str(tmp_path / "missing"), "-o", str(tmp_path / "o2")]) == 2
     assert "missing" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text("gap_monitor:\n  ros__parameters:\n    imus: {x: {topic: /x, rate_hz: -1}}\n")
-    assert main(["replay", str(stalled_recording), "--config", str(bad)]) == 2
+    assert REPLAY.main([str(stalled_recording), "--config", str(bad)]) == 2
     assert "imus.x.rate_hz" in capsys.readouterr().err

@@ -142,7 +142,7 @@ def _replay_snapshots(recording: Path, profile: Profile, out: Path) -> None:
     """Run the monitor over the recording as `gap-monitor replay` does, with the profile scoring."""
     with open_recording(recording) as rec:
         start, end = rec.start_time_ns, rec.end_time_ns
-        config = config_for_recording(rec.topics(), (end - start) / NS)
+        config = config_for_recording(rec)
         capture = replace(
             config.capture, enabled=True, min_free_bytes=0, pre_s=2.0, post_s=1.0, cooldown_s=2.0
         )
@@ -168,7 +168,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # The deployment continues the rig's motion from where training stopped (start_s).
     record_sim(root / "deploy", Scenario(seed=3, faults=faults), 40.0, RIG, start_s=60.0)
     record_sim(root / "clean", Scenario(seed=3), 40.0, RIG, start_s=60.0)
-    profile = build_profile([root / "train"], progress=False)
+    profile = build_profile([root / "train"])
     profile.save(root / "train.yaml")
     _replay_snapshots(root / "deploy", profile, root / "snapshots")
     return {
@@ -365,7 +365,7 @@ def euroc(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     out = tmp_path_factory.mktemp("euroc")
     paths = _split_euroc(source, out, gain=0.3)
     # Images cover only 4.7 s: at 20 Hz each half still gives 47 frames per camera.
-    profile = build_profile([paths["first"]], settings=ConditionSettings(image_rate_hz=20.0), progress=False)
+    profile = build_profile([paths["first"]], settings=ConditionSettings(image_rate_hz=20.0))
     profile.save(out / "first.yaml")
     return {**paths, "profile": out / "first.yaml"}
 

@@ -20,13 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from gap_monitor.errors import MessageError
+
 MODALITIES = ("camera", "depth", "imu", "joints", "wrench")
 
 # Joint features are per joint: the registered name is a prefix, the joint name follows it.
 JOINT_SEPARATOR = "."
 
 
-class FeatureError(ValueError):
+class FeatureError(MessageError):
     """Input that features cannot be computed from: unknown encoding, empty or mis-sized array."""
 
 

@@ -22,6 +22,7 @@ from gap_monitor.core.conditions.features.image import decode_compressed, image_
 from gap_monitor.core.conditions.features.imu import ImuLimits, ImuWindow, imu_features
 from gap_monitor.core.conditions.features.joints import JointWindow, joint_features
 from gap_monitor.core.conditions.features.wrench import WrenchWindow, resting_offset, wrench_features
+from gap_monitor.errors import MessageError
 
 RAMP = (np.arange(1, 17, dtype=np.uint8) * 10).reshape(4, 4)  # 10, 20, ..., 160
 # One bright pixel at (1, 1): the only 4x4 pattern whose interior Laplacian is easy to do by hand.
@@ -160,8 +161,8 @@ def test_bad_images_raise_feature_error(image: np.ndarray, encoding: str, messag
         image_features(image, encoding)
 
 
-def test_feature_error_is_a_value_error() -> None:
-    with pytest.raises(ValueError):
+def test_feature_error_is_bad_input_of_one_message() -> None:
+    with pytest.raises(MessageError):
         image_features([[1, 2], [3, 4]], "mono8")  # type: ignore[arg-type]
 
 

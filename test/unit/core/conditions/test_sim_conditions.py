@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from gap_monitor.commands.sim_record import COMMAND as SIM_RECORD
 from gap_monitor.core.conditions.profile import Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.recordings import open_recording
 from gap_monitor.offline.extraction import build_profile, extract_features
-from gap_monitor.sim.record import DEFAULT_LATENCY_NS, DEFAULT_T0_NS, main, record_sim
+from gap_monitor.sim.record import DEFAULT_LATENCY_NS, DEFAULT_T0_NS, record_sim
 from gap_monitor.sim.rig import DEFAULT_TOPICS, RigSettings
 from gap_monitor.sim.scenario import Scenario, scenario_from_mapping
 
@@ -83,7 +84,7 @@ class AlarmEvent:
 def clean_profile(tmp_path_factory: pytest.TempPathFactory) -> Profile:
     folder = tmp_path_factory.mktemp("sim_clean")
     recording = record_sim(folder / "clean", Scenario(name="clean", seed=SEED), CLEAN_S, RIG)
-    return build_profile([recording], progress=False)
+    return build_profile([recording])
 
 
 @pytest.fixture(scope="module")
@@ -173,17 +174,17 @@ def test_record_sim_stamps_log_times_and_topic_subset(tmp_path):
 
 def test_sim_record_cli(tmp_path, capsys):
     out = tmp_path / "cli_rec"
-    rc = main([str(out), "--scenario", "clean", "--duration", "1", "--width", "64", "--height", "48",
-               "--streams", "camera,wrench"])  # fmt: skip
+    rc = SIM_RECORD.main([str(out), "--scenario", "clean", "--duration", "1", "--width", "64",
+                          "--height", "48", "--streams", "camera,wrench"])  # fmt: skip
     assert rc == 0, capsys.readouterr().err
     with open_recording(out) as rec:
         assert set(rec.topics()) == {DEFAULT_TOPICS["camera"], DEFAULT_TOPICS["wrench"]}
     # Bad input: an existing folder, an unknown stream, an unknown scenario name.
-    assert main([str(out), "--duration", "1"]) == 2
+    assert SIM_RECORD.main([str(out), "--duration", "1"]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert main([str(tmp_path / "b"), "--streams", "camera,lidar"]) == 2
+    assert SIM_RECORD.main([str(tmp_path / "b"), "--streams", "camera,lidar"]) == 2
     assert "lidar" in capsys.readouterr().err
-    assert main([str(tmp_path / "c"), "--scenario", "no_such_scenario"]) == 2
+    assert SIM_RECORD.main([str(tmp_path / "c"), "--scenario", "no_such_scenario"]) == 2
     assert "no_such_scenario" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
 
