@@ -45,6 +45,7 @@ import numpy.typing as npt
 import yaml
 
 from gap_monitor.core.conditions.features import MODALITIES, feature_spec
+from gap_monitor.core.conditions.persistence import DEFAULT_PERSISTENCE, Persistence
 from gap_monitor.errors import ProfileError as ProfileError  # re-exported until importers move
 
 SCHEMA_VERSION = 1
@@ -157,8 +158,8 @@ class AlarmCalibration:
 
     threshold: float
     clear_threshold: float
-    fire_k: int = 3
-    fire_n: int = 5
+    fire_k: int = DEFAULT_PERSISTENCE.k
+    fire_n: int = DEFAULT_PERSISTENCE.n
     clear_n: int = 10
     frame_rate_hz: float = 0.0
     target_false_alarms_per_hour: float = 0.0
@@ -167,6 +168,11 @@ class AlarmCalibration:
     instant_threshold: float = 0.0
     evidence_reference: float = 0.0
     evidence_threshold: float = 0.0
+
+    @property
+    def persistence(self) -> Persistence:
+        """The k-of-n rule this calibration fires by."""
+        return Persistence(self.fire_k, self.fire_n)
 
     def __post_init__(self) -> None:
         problems = []

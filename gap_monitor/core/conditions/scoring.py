@@ -66,6 +66,7 @@ from functools import partial
 import numpy as np
 import numpy.typing as npt
 
+from gap_monitor.core.conditions.persistence import DEFAULT_PERSISTENCE, Persistence
 from gap_monitor.core.conditions.profile import (
     QUANTILE_LEVELS,
     AlarmCalibration,
@@ -436,6 +437,7 @@ class SequentialAlarm:
 
     def __init__(self, calibration: AlarmCalibration) -> None:
         self.calibration = calibration
+        self._rule = Persistence(calibration.fire_k, calibration.fire_n)
         self._recent: deque[bool] = deque(maxlen=calibration.fire_n)
         self._quiet = 0
         self.evidence = 0.0  # S_t of the evidence rule (0 while active: it restarts on re-arming)
@@ -456,7 +458,7 @@ class SequentialAlarm:
             self.evidence = max(0.0, self.evidence + score - settings.evidence_reference)
             instant = 0 < settings.instant_threshold < score
             accumulated = 0 < settings.evidence_threshold < self.evidence
-            if instant or accumulated or sum(self._recent) >= settings.fire_k:
+            if instant or accumulated or self._rule.holds(self._recent):
                 self.active = True
                 self._quiet = 0
                 self.evidence = 0.0
@@ -516,18 +518,9 @@ class ConditionMonitor:
 
 
 def persistence_statistic(scores: ScoreSeries, fire_k: int, fire_n: int) -> FloatArray:
-    """m_t: the fire_k-th largest of the last fire_n scores (fewer at the start), from the first
-    sample where fire_k are available. The alarm can fire at t only if m_t > threshold."""
-    if not 1 <= fire_k <= fire_n:
-        raise ValueError(f"fire_k={fire_k!r}, fire_n={fire_n!r}: need 1 <= fire_k <= fire_n")
-    values = np.asarray(scores, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    if values.size < fire_k:
-        return np.zeros(0)
-    padded = np.concatenate([np.full(fire_n - 1, -np.inf), values])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, fire_n)
-    kth = np.sort(windows, axis=1)[:, fire_n - fire_k]
-    return np.asarray(kth[fire_k - 1 :], dtype=np.float64)
+    """m_t of the k-of-n rule (`Persistence.statistic`): the alarm can fire at t only if
+    m_t > threshold."""
+    return Persistence(fire_k, fire_n).statistic(scores)
 
 
 def evidence_statistic(scores: ScoreSeries, reference: float) -> FloatArray:
@@ -557,8 +550,8 @@ def calibrate(
     frame_rate_hz: float,
     target_false_alarms_per_hour: float = 1.0,
     *,
-    fire_k: int = 3,
-    fire_n: int = 5,
+    fire_k: int = DEFAULT_PERSISTENCE.k,
+    fire_n: int = DEFAULT_PERSISTENCE.n,
     clear_n: int = 10,
     safety_factor: float = 2.0,
     min_threshold: float = 2.0,
@@ -576,12 +569,11 @@ def calibrate(
         raise ValueError(f"target_false_alarms_per_hour={target_false_alarms_per_hour!r}: must be > 0")
     if not safety_factor >= 1.0:
         raise ValueError(f"safety_factor={safety_factor!r}: must be >= 1")
-    if not 1 <= fire_k <= fire_n:
-        raise ValueError(f"fire_k={fire_k!r}, fire_n={fire_n!r}: need 1 <= fire_k <= fire_n")
+    rule = Persistence(fire_k, fire_n)
     segments = _segments(held_out_scores)
     scores = np.concatenate(segments) if segments else np.zeros(0)
     persistence = np.concatenate(
-        [persistence_statistic(segment, fire_k, fire_n) for segment in segments] or [np.zeros(0)]
+        [rule.statistic(segment) for segment in segments] or [np.zeros(0)]
     )
     if persistence.size < 10:
         raise ValueError(
@@ -708,8 +700,8 @@ def build_calibrated_profile(
     blocks_per_fold: int = 2,
     frame_rate_hz: float | Mapping[str, float] | None = None,
     target_false_alarms_per_hour: float = 1.0,
-    fire_k: int = 3,
-    fire_n: int = 5,
+    fire_k: int = DEFAULT_PERSISTENCE.k,
+    fire_n: int = DEFAULT_PERSISTENCE.n,
     clear_n: int = 10,
     safety_factor: float = 2.0,
     min_threshold: float = 2.0,
