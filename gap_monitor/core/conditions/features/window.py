@@ -1,122 +1,15 @@
-"""Named scalar features computed from sensor arrays (no message types here).
-
-Each modality module (image, depth, imu, joints, wrench) turns numpy arrays into a plain
-``dict[str, float]`` whose keys are registered below with a unit and a description, so a profile,
-a score or a diagnostic can say what a number means. Windowed modalities (IMU, joints, wrench) are
-fed one sample at a time through a :class:`TimeWindow` that emits features every hop.
-
-A feature's ``resolution`` is the smallest change worth noticing. The scorer floors its tail scale
-with it, so a feature that never varied in training (a NaN count that was always 0) does not make a
-trivial change infinitely surprising.
-"""
+"""Sliding time windows for the windowed modalities (IMU, joints, wrench): samples are pushed one
+at a time or in batches, and features are emitted every hop over the last `window_s` seconds."""
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from gap_monitor.errors import MessageError
-
-MODALITIES = ("camera", "depth", "imu", "joints", "wrench")
-
-# Joint features are per joint: the registered name is a prefix, the joint name follows it.
-JOINT_SEPARATOR = "."
-
-
-class FeatureError(MessageError):
-    """Input that features cannot be computed from: unknown encoding, empty or mis-sized array."""
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    name: str
-    unit: str
-    description: str
-    resolution: float
-
-
-def _specs(*rows: tuple[str, str, float, str]) -> tuple[FeatureSpec, ...]:
-    return tuple(FeatureSpec(name, unit, description, res) for name, unit, res, description in rows)
-
-
-FEATURE_SPECS: dict[str, tuple[FeatureSpec, ...]] = {
-    "camera": _specs(
-        ("mean_luminance", "level (0-255)", 1.0, "mean Rec.601 luma; mono16 scaled by 1/257"),
-        ("luminance_p5", "level (0-255)", 1.0, "5th percentile of luma"),
-        ("luminance_p95", "level (0-255)", 1.0, "95th percentile of luma"),
-        ("contrast", "level (0-255)", 0.5, "standard deviation of luma"),
-        ("dark_fraction", "fraction", 0.005, "fraction of pixels with luma < 16"),
-        ("saturated_fraction", "fraction", 0.005, "fraction of pixels with luma >= 250"),
-        ("sharpness", "level^2", 1.0, "variance of the 4-neighbour Laplacian, luma <= 320 px wide"),
-        ("noise_sigma", "level (0-255)", 0.1, "Immerkaer fast noise estimate on full-size luma"),
-        ("colour_cast", "level (0-255)", 0.5, "distance of the mean (R, G, B) from the grey axis"),
-    ),
-    "depth": _specs(
-        ("valid_fraction", "fraction", 0.005, "fraction of pixels that are finite and > 0"),
-        ("depth_median_m", "m", 0.01, "median depth of valid pixels"),
-        ("depth_p5_m", "m", 0.01, "5th percentile depth of valid pixels"),
-        ("depth_p95_m", "m", 0.01, "95th percentile depth of valid pixels"),
-        ("near_fraction", "fraction", 0.005, "fraction of all pixels valid and nearer than near_m"),
-        ("edge_noise_m", "m", 0.001, "mean |4-neighbour Laplacian| where the cross is all valid"),
-    ),
-    "imu": _specs(
-        ("accel_norm_mean", "m/s^2", 0.01, "mean |acceleration| (about g when not accelerating)"),
-        ("accel_std_x", "m/s^2", 0.001, "std of x acceleration over the window"),
-        ("accel_std_y", "m/s^2", 0.001, "std of y acceleration over the window"),
-        ("accel_std_z", "m/s^2", 0.001, "std of z acceleration over the window"),
-        ("gyro_std_x", "rad/s", 1e-4, "std of x angular rate over the window"),
-        ("gyro_std_y", "rad/s", 1e-4, "std of y angular rate over the window"),
-        ("gyro_std_z", "rad/s", 1e-4, "std of z angular rate over the window"),
-        ("gyro_mean_x", "rad/s", 1e-4, "mean x angular rate (bias when still)"),
-        ("gyro_mean_y", "rad/s", 1e-4, "mean y angular rate (bias when still)"),
-        ("gyro_mean_z", "rad/s", 1e-4, "mean z angular rate (bias when still)"),
-        ("nan_count", "count", 1.0, "non-finite accel/gyro values in the window"),
-        ("saturation_count", "count", 1.0, "accel/gyro values at or beyond the sensor limits"),
-    ),
-    "joints": _specs(
-        ("position", "fraction of range | rad or m", 0.001,
-         "mean position, 0..1 inside the training range; raw without a range"),
-        ("velocity_max_abs", "rad/s or m/s", 0.001, "max |velocity| over the window"),
-        ("effort_max_abs", "N*m or N", 0.01, "max |effort| over the window"),
-        ("nan_count", "count", 1.0, "non-finite position/velocity/effort values in the window"),
-    ),
-    "wrench": _specs(
-        ("force_norm_mean", "N", 0.01, "mean |force| over the window"),
-        ("force_norm_std", "N", 0.01, "std of |force| over the window"),
-        ("torque_norm_mean", "N*m", 0.001, "mean |torque| over the window"),
-        ("torque_norm_std", "N*m", 0.001, "std of |torque| over the window"),
-        ("force_offset", "N", 0.01, "median |force| over the quietest quarter (resting offset)"),
-        ("torque_offset", "N*m", 0.001, "median |torque| over the quietest quarter"),
-        ("nan_count", "count", 1.0, "non-finite force/torque values in the window"),
-    ),
-}
-
-# Joint features that carry a per-joint suffix; nan_count is one value for the whole arm.
-PER_JOINT_FEATURES = ("position", "velocity_max_abs", "effort_max_abs")
-
-
-def feature_spec(modality: str, name: str) -> FeatureSpec | None:
-    """The spec of a feature key (per-joint keys resolve to their prefix); None if unregistered."""
-    specs = FEATURE_SPECS.get(modality)
-    if specs is None:
-        return None
-    base = name
-    if modality == "joints" and JOINT_SEPARATOR in name:
-        base = name.split(JOINT_SEPARATOR, 1)[0]
-    for spec in specs:
-        if spec.name == base:
-            return spec
-    return None
-
-
-def joint_feature_name(feature: str, joint: str) -> str:
-    return f"{feature}{JOINT_SEPARATOR}{joint}"
-
+from gap_monitor.core.conditions.features.registry import FeatureError
 
 _FLOAT64 = np.dtype(np.float64)
 
@@ -358,31 +251,3 @@ class TimeWindow:
         return samples.array()
 
 
-def as_float_matrix(name: str, values: npt.ArrayLike, width: int | None) -> npt.NDArray[np.float64]:
-    """N x width float64 array (a single row may be given 1-D); FeatureError otherwise."""
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise FeatureError(f"{name}: not a numeric array ({exc})") from exc
-    if array.ndim == 1 and width is not None and array.shape[0] == width:
-        array = array.reshape(1, width)
-    if array.ndim != 2 or (width is not None and array.shape[1] != width):
-        shape = "N x ?" if width is None else f"N x {width}"
-        raise FeatureError(f"{name}: expected an {shape} array, got shape {array.shape}")
-    return array
-
-
-def percentile_from_cumulative(cumulative: npt.NDArray[np.float64], percent: float) -> float:
-    """np.percentile's linear interpolation, read from cumulative counts of the values 0, 1, 2...
-
-    A histogram of integer pixel values is far cheaper than sorting a frame.
-    """
-    position = percent / 100.0 * (float(cumulative[-1]) - 1.0)
-    below = math.floor(position)
-    fraction = position - below
-    # The k-th smallest value (0-based) is the first level whose cumulative count exceeds k.
-    low = float(np.searchsorted(cumulative, below, side="right"))
-    if fraction == 0.0:
-        return low
-    high = float(np.searchsorted(cumulative, below + 1, side="right"))
-    return low + fraction * (high - low)
