@@ -774,12 +774,12 @@ class _Reader:
     def _path(self, key: str) -> str:
         return f"{self.where}.{key}" if self.where else key
 
-    def _fail(self, key: str, problem: str) -> ProfileError:
+    def fail(self, key: str, problem: str) -> ProfileError:
         return ProfileError(f"profile {self.origin}: {self._path(key)}: {problem}")
 
     def raw(self, key: str) -> Any:
         if key not in self.data:
-            raise self._fail(key, "missing")
+            raise self.fail(key, "missing")
         return self.data[key]
 
     def child(self, key: str) -> _Reader:
@@ -792,19 +792,19 @@ class _Reader:
     def number(self, key: str) -> float:
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self._fail(key, f"must be a number, got {value!r}")
+            raise self.fail(key, f"must be a number, got {value!r}")
         return float(value)
 
     def integer(self, key: str) -> int:
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self._fail(key, f"must be an integer, got {value!r}")
+            raise self.fail(key, f"must be an integer, got {value!r}")
         return value
 
     def text(self, key: str) -> str:
         value = self.raw(key)
         if not isinstance(value, str):
-            raise self._fail(key, f"must be a string, got {value!r}")
+            raise self.fail(key, f"must be a string, got {value!r}")
         return value
 
     def numbers(self, key: str, length: int | None = None) -> tuple[float, ...]:
@@ -814,9 +814,9 @@ class _Reader:
         if not isinstance(value, list) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
         ):
-            raise self._fail(key, "must be a list of numbers")
+            raise self.fail(key, "must be a list of numbers")
         if length is not None and len(value) != length:
-            raise self._fail(key, f"must have {length} entries, has {len(value)}")
+            raise self.fail(key, f"must have {length} entries, has {len(value)}")
         return tuple(float(v) for v in value)
 
     def items(self) -> list[tuple[str, Any]]:
@@ -853,7 +853,7 @@ def _profile_from_dict(data: Any, origin: str) -> Profile:
 def _stream_from_reader(reader: _Reader) -> StreamProfile:
     modality = reader.text("modality")
     if modality not in MODALITIES:
-        raise reader._fail("modality", f"{modality!r} is not one of {MODALITIES}")
+        raise reader.fail("modality", f"{modality!r} is not one of {MODALITIES}")
     features_reader = reader.child("features")
     features = {name: _stats_from_reader(features_reader.child(name)) for name, _ in features_reader.items()}
     model = None
@@ -861,14 +861,14 @@ def _stream_from_reader(reader: _Reader) -> StreamProfile:
     if model_reader is not None:
         names_raw = model_reader.raw("features")
         if not isinstance(names_raw, list) or not all(isinstance(n, str) for n in names_raw):
-            raise model_reader._fail("features", "must be a list of feature names")
+            raise model_reader.fail("features", "must be a list of feature names")
         missing = [n for n in names_raw if n not in features]
         if missing:
-            raise model_reader._fail("features", f"names features with no statistics: {missing}")
+            raise model_reader.fail("features", f"names features with no statistics: {missing}")
         size = len(names_raw)
         rows_raw = model_reader.raw("covariance")
         if not isinstance(rows_raw, list) or len(rows_raw) != size:
-            raise model_reader._fail("covariance", f"must be a {size} x {size} list of lists")
+            raise model_reader.fail("covariance", f"must be a {size} x {size} list of lists")
         covariance = tuple(
             model_reader.number_list(row, f"covariance[{i}]", size) for i, row in enumerate(rows_raw)
         )
@@ -929,7 +929,7 @@ def _stats_from_reader(reader: _Reader) -> FeatureStats:
     histogram_reader = reader.child("histogram")
     counts = histogram_reader.numbers("counts")
     if len(counts) < 1:
-        raise histogram_reader._fail("counts", "must not be empty")
+        raise histogram_reader.fail("counts", "must not be empty")
     return FeatureStats(
         count=reader.integer("count"),
         nan_count=reader.integer("nan_count"),

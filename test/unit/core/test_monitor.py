@@ -252,9 +252,9 @@ def test_live_motion_offset_flags_a_camera_late_by_12ms():
 
 
 def test_novel_condition_fires_with_the_top_feature_snapshots_and_clears(tmp_path):
+    from gap_monitor.core.conditions.calibration import build_calibrated_profile
     from gap_monitor.core.conditions.feed import StreamConditions
     from gap_monitor.core.conditions.profile import FeatureSample
-    from gap_monitor.core.conditions.scoring import build_calibrated_profile
     from gap_monitor.sim.rig import RigSettings, SimRig
     from gap_monitor.sim.scenario import Fault, Scenario
 

@@ -11,6 +11,14 @@ import cv2
 import numpy as np
 import pytest
 
+from gap_monitor.core.conditions.alarm import (
+    AlarmUpdate,
+    SequentialAlarm,
+    calibrate,
+    count_alarms,
+    persistence_statistic,
+)
+from gap_monitor.core.conditions.calibration import build_calibrated_profile, fold_blocks
 from gap_monitor.core.conditions.features.image import image_features
 from gap_monitor.core.conditions.features.imu import imu_features
 from gap_monitor.core.conditions.profile import (
@@ -24,19 +32,12 @@ from gap_monitor.core.conditions.profile import (
     StreamProfile,
 )
 from gap_monitor.core.conditions.scoring import (
-    AlarmUpdate,
     ConditionMonitor,
     FeatureScore,
-    SequentialAlarm,
     StreamScorer,
     TailTable,
-    build_calibrated_profile,
-    calibrate,
     chi2_sf,
-    count_alarms,
-    fold_blocks,
     format_value,
-    persistence_statistic,
     tail_probability,
 )
 
@@ -531,8 +532,8 @@ def test_raising_the_threshold_never_adds_alarms() -> None:
 def test_a_block_unlike_all_others_does_not_set_the_threshold():
     """A regime only one block contains (held out, it is novel against the rest) must not lift the
     threshold for the whole stream; a regime spread over the recording still counts."""
+    from gap_monitor.core.conditions.calibration import build_calibrated_profile
     from gap_monitor.core.conditions.profile import FeatureSample
-    from gap_monitor.core.conditions.scoring import build_calibrated_profile
 
     rng = np.random.default_rng(3)
     rate = 5.0
@@ -555,8 +556,8 @@ def test_a_block_unlike_all_others_does_not_set_the_threshold():
 
 
 def test_one_overwhelming_score_fires_at_once_and_a_merely_high_one_must_persist():
+    from gap_monitor.core.conditions.alarm import SequentialAlarm
     from gap_monitor.core.conditions.profile import AlarmCalibration
-    from gap_monitor.core.conditions.scoring import SequentialAlarm
 
     cal = AlarmCalibration(
         threshold=5.0, clear_threshold=2.0, fire_k=3, fire_n=5, clear_n=2, instant_threshold=50.0
@@ -571,7 +572,7 @@ def test_one_overwhelming_score_fires_at_once_and_a_merely_high_one_must_persist
 
 
 def test_instant_threshold_is_above_every_held_out_score_and_twice_the_threshold():
-    from gap_monitor.core.conditions.scoring import calibrate
+    from gap_monitor.core.conditions.alarm import calibrate
 
     rng = np.random.default_rng(9)
     held_out = -np.log10(rng.uniform(size=20_000))  # i.i.d. in-distribution scores
@@ -583,8 +584,8 @@ def test_instant_threshold_is_above_every_held_out_score_and_twice_the_threshold
 def test_profiles_without_the_instant_rule_still_load(tmp_path):
     import yaml
 
+    from gap_monitor.core.conditions.calibration import build_calibrated_profile
     from gap_monitor.core.conditions.profile import FeatureSample, Profile
-    from gap_monitor.core.conditions.scoring import build_calibrated_profile
 
     rng = np.random.default_rng(2)
     samples = [
