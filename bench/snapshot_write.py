@@ -60,9 +60,9 @@ import numpy.typing as npt
 from bench import BenchOptions
 from bench.machine import load
 from bench.report import BenchResult, Row, Table, at_most, format_number, ratio
-from gap_monitor.core.capture import snapshot as snapshot_module
+from gap_monitor.core.capture import writer as snapshot_module
 from gap_monitor.core.capture.ring_buffer import RingBuffer
-from gap_monitor.core.capture.snapshot import (
+from gap_monitor.core.capture.writer import (
     COMPRESSIONS,
     WRITE_BEHIND_BYTES,
     SnapshotSettings,

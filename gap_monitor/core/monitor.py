@@ -19,13 +19,13 @@ import numpy as np
 
 from gap_monitor import __version__
 from gap_monitor.core.capture.ring_buffer import RingBuffer
-from gap_monitor.core.capture.snapshot import (
+from gap_monitor.core.capture.triggers import CAPTURE_KINDS, TriggerSet, build_triggers
+from gap_monitor.core.capture.writer import (
     SnapshotSettings,
     SnapshotWriter,
     TriggerResult,
     check_ring_buffer,
 )
-from gap_monitor.core.capture.triggers import CAPTURE_KINDS, TriggerSet, build_triggers
 from gap_monitor.core.conditions.feed import (
     WINDOWED_MODALITIES,
     ConditionError,

@@ -308,7 +308,7 @@ def test_novel_condition_fires_with_the_top_feature_snapshots_and_clears(tmp_pat
 def test_full_disk_stops_capture_with_a_diagnostic_and_monitoring_goes_on(tmp_path, monkeypatch):
     import errno
 
-    from gap_monitor.core.capture import snapshot
+    from gap_monitor.core.capture import writer as snapshot
 
     class FullDisk:
         def __init__(self, f):

@@ -31,9 +31,9 @@ from mcap.writer import CompressionType, Writer
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from gap_monitor.core.capture import snapshot
+from gap_monitor.core.capture import writer as snapshot
 from gap_monitor.core.capture.ring_buffer import RingBuffer
-from gap_monitor.core.capture.snapshot import (
+from gap_monitor.core.capture.writer import (
     OutputDirError,
     SnapshotSettings,
     SnapshotWriter,
@@ -566,7 +566,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from gap_monitor.core.capture import snapshot
+    from gap_monitor.core.capture import writer as snapshot
     from gap_monitor.core.capture.ring_buffer import RingBuffer
 
     out = Path(sys.argv[1])
