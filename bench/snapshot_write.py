@@ -60,7 +60,6 @@ import numpy.typing as npt
 from bench import BenchOptions
 from bench.machine import load
 from bench.report import BenchResult, Row, Table, at_most, format_number, ratio
-from gap_monitor.core.capture import writer as snapshot_module
 from gap_monitor.core.capture.ring_buffer import RingBuffer
 from gap_monitor.core.capture.writer import (
     COMPRESSIONS,
@@ -68,6 +67,7 @@ from gap_monitor.core.capture.writer import (
     SnapshotSettings,
     SnapshotWriter,
 )
+from gap_monitor.core.io import mcap_writer
 from gap_monitor.sim.record import SimSerializer
 from gap_monitor.sim.rig import (
     DEFAULT_TOPICS,
@@ -647,11 +647,11 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> BenchResult:
             simulated.append(result)
             say(f"{compression} (simulated clock): {result.write_s:.2f} s, {result.mb_per_s:.0f} MB/s")
     # What the chunk CRCs cost (not a shipped setting): one uncompressed write without them.
-    snapshot_module._CHUNK_CRCS = False
+    mcap_writer._CHUNK_CRCS = False
     try:
         result, _ = simulated_write("none", pool, folder, t0_ns)
     finally:
-        snapshot_module._CHUNK_CRCS = True
+        mcap_writer._CHUNK_CRCS = True
     result.compression = NO_CRC
     simulated.append(result)
     say(f"{NO_CRC} (simulated clock): {result.write_s:.2f} s, {result.mb_per_s:.0f} MB/s")

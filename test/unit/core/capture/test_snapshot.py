@@ -40,6 +40,7 @@ from gap_monitor.core.capture.writer import (
     TriggerResult,
     check_ring_buffer,
 )
+from gap_monitor.core.io import mcap_writer
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -1028,7 +1029,7 @@ def test_mcap_stream_matches_mcap_writer(compression: str, seed: int) -> None:
     channels = int(rng.integers(1, 5))
     records = random_records(rng, channels, int(rng.integers(1, 300)), chunk_bytes)
     ours, theirs = io.BytesIO(), io.BytesIO()
-    write_mcap(snapshot._McapStream(ours, compression, chunk_bytes), channels, records)
+    write_mcap(mcap_writer.McapStream(ours, compression, chunk_bytes), channels, records)
     kind = {"none": CompressionType.NONE, "lz4": CompressionType.LZ4, "zstd": CompressionType.ZSTD}
     write_mcap(Writer(theirs, chunk_size=chunk_bytes, compression=kind[compression]), channels, records)
     got, want = read_mcap(ours.getvalue()), read_mcap(theirs.getvalue())
@@ -1038,7 +1039,7 @@ def test_mcap_stream_matches_mcap_writer(compression: str, seed: int) -> None:
 
 def test_mcap_stream_without_messages_is_valid() -> None:
     out = io.BytesIO()
-    write_mcap(snapshot._McapStream(out, "none"), 2, [])
+    write_mcap(mcap_writer.McapStream(out, "none"), 2, [])
     got = read_mcap(out.getvalue())
     assert got["messages"] == [] and got["chunks"] == []
     assert got["statistics"][:3] == (0, 2, 2)
@@ -1055,7 +1056,7 @@ def test_write_behind_covers_the_whole_file_and_keeps_it_intact(
     fsyncs while streaming bound what is left, and capture goes on."""
     step = 32 * 1024
     monkeypatch.setattr(snapshot, "WRITE_BEHIND_BYTES", step)
-    monkeypatch.setattr(snapshot, "_CHUNK_BYTES", 16 * 1024)
+    monkeypatch.setattr(mcap_writer, "_CHUNK_BYTES", 16 * 1024)
     monkeypatch.setattr(snapshot, "_FADVISE", fadvise != "absent")
     advised: list[tuple[int, int]] = []
     fsyncs: list[int] = []
