@@ -65,17 +65,10 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-import yaml
-
 from gap_monitor import __version__
 from gap_monitor.core.capture.ring_buffer import BufferedMessage, RingBuffer, TopicInfo
+from gap_monitor.core.io import rosbag2
 from gap_monitor.core.io.mcap_writer import McapStream
-from gap_monitor.core.io.msgdefs import (
-    MessageDefinitionNotFoundError,
-    message_definition,
-    normalize_type,
-    type_description_hash,
-)
 
 __all__ = [
     "COMPRESSIONS",
@@ -92,7 +85,6 @@ __all__ = [
 COMPRESSIONS = ("none", "lz4", "zstd")
 ON_QUOTA = ("delete_oldest", "stop")
 TMP_MARK = ".tmp-"
-METADATA_VERSION = 8  # string offered_qos_profiles; read by Humble, Jazzy and rosbags
 TRIGGER_RECORD = "gap_monitor.trigger"
 SNAPSHOT_RECORD = "gap_monitor.snapshot"
 
@@ -607,7 +599,8 @@ class SnapshotWriter:
                 if refused.stop:
                     self._stopped_reason = refused.reason
             return None
-        definitions, problems = _definitions({_type_name(t.msgtype) for t in start.topics.values()})
+        msgtypes = {rosbag2.type_name(t.msgtype) for t in start.topics.values()}
+        definitions, problems = rosbag2.message_definitions(msgtypes)
         if problems:
             with self._lock:
                 self._last_error = f"snapshot {start.name}: schema left empty: {'; '.join(problems)}"
@@ -768,29 +761,28 @@ class _McapFile:
         self._fadvise = _FADVISE
 
     def start(self, topics: Mapping[str, TopicInfo]) -> None:
-        self._writer.start(profile="ros2", library=f"gap_monitor/{__version__}")
+        self._writer.start(profile=rosbag2.MCAP_PROFILE, library=f"gap_monitor/{__version__}")
         self.register(topics)
 
     def register(self, topics: Mapping[str, TopicInfo]) -> None:
         """Schemas (sorted) and channels for topics not registered yet."""
         new = {name: info for name, info in topics.items() if name not in self._channel_ids}
-        types = {name: _type_name(info.msgtype) for name, info in new.items()}
+        types = {name: rosbag2.type_name(info.msgtype) for name, info in new.items()}
         missing = set(types.values()) - set(self._definitions)
         if missing:  # a topic added after the trigger
-            self._definitions.update(_definitions(missing)[0])
+            self._definitions.update(rosbag2.message_definitions(missing)[0])
         for msgtype in sorted(set(types.values()) - set(self._schema_ids)):
             self._schema_ids[msgtype] = self._writer.register_schema(
-                name=msgtype, encoding="ros2msg", data=self._definitions.get(msgtype, "").encode()
+                name=msgtype,
+                encoding=rosbag2.SCHEMA_ENCODING,
+                data=self._definitions.get(msgtype, "").encode(),
             )
         for name, info in new.items():
             self._channel_ids[name] = self._writer.register_channel(
                 topic=name,
-                message_encoding="cdr",
+                message_encoding=rosbag2.MESSAGE_ENCODING,
                 schema_id=self._schema_ids[types[name]],
-                metadata={
-                    "offered_qos_profiles": info.offered_qos_profiles,
-                    "topic_type_hash": _safe_hash(types[name]),
-                },
+                metadata=rosbag2.channel_metadata(types[name], info.offered_qos_profiles),
             )
             self.counts[name] = 0
 
@@ -941,53 +933,23 @@ def _write_snapshot_files(folder: Path, stream: _Stream, job: _Job, settings: Sn
     return the folder's bytes."""
     mcap = stream.complete(job)
     mcap_name = mcap.path.name
-    topics = job.topics
-    types = {name: _type_name(info.msgtype) for name, info in topics.items()}
-    hashes = {t: _safe_hash(t) for t in set(types.values())}
-    counts = {name: mcap.counts.get(name, 0) for name in topics}
+    topics = [
+        rosbag2.BagTopic(
+            name, rosbag2.type_name(info.msgtype), info.offered_qos_profiles, mcap.counts.get(name, 0)
+        )
+        for name, info in job.topics.items()
+    ]
     if mcap.first_ns is not None and mcap.last_ns is not None:
         first = mcap.first_ns
         duration = mcap.last_ns - first
     else:
         first, duration = job.start_ns, 0
     message_count = mcap.message_count
-
-    bag_info: dict[str, Any] = {
-        "version": METADATA_VERSION,
-        "storage_identifier": "mcap",
-        "duration": {"nanoseconds": duration},
-        "starting_time": {"nanoseconds_since_epoch": first},
-        "message_count": message_count,
-        "topics_with_message_count": [
-            {
-                "topic_metadata": {
-                    "name": name,
-                    "type": types[name],
-                    "serialization_format": "cdr",
-                    "offered_qos_profiles": info.offered_qos_profiles,
-                    "type_description_hash": hashes[types[name]],
-                },
-                "message_count": counts[name],
-            }
-            for name, info in topics.items()
-        ],
-        "compression_format": "",
-        "compression_mode": "",
-        "relative_file_paths": [mcap_name],
-        "files": [
-            {
-                "path": mcap_name,
-                "starting_time": {"nanoseconds_since_epoch": first},
-                "duration": {"nanoseconds": duration},
-                "message_count": message_count,
-            }
-        ],
-        "custom_data": {
-            "gap_monitor.snapshot": job.name,
-            "gap_monitor.triggers": json.dumps(job.triggers, default=_json_default),
-        },
-        "ros_distro": os.environ.get("ROS_DISTRO", ""),
+    custom_data = {
+        "gap_monitor.snapshot": job.name,
+        "gap_monitor.triggers": json.dumps(job.triggers, default=_json_default),
     }
+    bag_info = rosbag2.bag_metadata(mcap_name, topics, message_count, first, duration, custom_data)
     summary = {
         "snapshot": job.name,
         "start_ns": job.start_ns,
@@ -1012,14 +974,10 @@ def _write_snapshot_files(folder: Path, stream: _Stream, job: _Job, settings: Sn
             | {"trigger_count": str(len(job.triggers))},
         )
     )
-    # rosbag2's MCAP plugin reads this when a single .mcap is opened without the folder.
-    records.append(("rosbag2", {"serialized_metadata": yaml.safe_dump(bag_info, sort_keys=False)}))
+    records.append(rosbag2.mcap_metadata_record(bag_info))
     mcap.finish(records)
 
-    _write_synced(
-        folder / "metadata.yaml",
-        yaml.safe_dump({"rosbag2_bagfile_information": bag_info}, sort_keys=False).encode(),
-    )
+    _write_synced(folder / rosbag2.METADATA_FILE, rosbag2.metadata_yaml(bag_info))
     _write_synced(
         folder / "trigger.json",
         json.dumps(summary, indent=2, default=_json_default).encode() + b"\n",
@@ -1063,34 +1021,6 @@ def _folder_size(path: Path) -> int:
         except OSError:
             continue
     return total
-
-
-def _type_name(msgtype: str) -> str:
-    try:
-        return normalize_type(msgtype)
-    except ValueError:
-        return msgtype
-
-
-def _definitions(msgtypes: set[str]) -> tuple[dict[str, str], list[str]]:
-    """Definitions by type, and the problems for those left empty: the data are still worth
-    keeping, and readers report the empty schema of that one type only."""
-    found: dict[str, str] = {}
-    problems: list[str] = []
-    for msgtype in sorted(msgtypes):
-        try:
-            found[msgtype] = message_definition(msgtype)
-        except (MessageDefinitionNotFoundError, ValueError) as err:
-            found[msgtype] = ""
-            problems.append(str(err))
-    return found, problems
-
-
-def _safe_hash(msgtype: str) -> str:
-    try:
-        return type_description_hash(msgtype)
-    except ValueError:
-        return ""
 
 
 def _as_text(value: Any) -> str:
