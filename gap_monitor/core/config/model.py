@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from gap_monitor.core.capture.writer import COMPRESSIONS, ON_QUOTA, SnapshotSettings
+from gap_monitor.core.capture.policy import COMPRESSIONS, ON_QUOTA, SnapshotSettings
 from gap_monitor.core.config.validation import Checker
 
 if TYPE_CHECKING:  # triggers.py builds on this module, so it is imported where used

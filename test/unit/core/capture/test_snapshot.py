@@ -32,14 +32,9 @@ from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from gap_monitor.core.capture import writer as snapshot
+from gap_monitor.core.capture.policy import OutputDirError, SnapshotSettings, TriggerResult, check_ring_buffer
 from gap_monitor.core.capture.ring_buffer import RingBuffer
-from gap_monitor.core.capture.writer import (
-    OutputDirError,
-    SnapshotSettings,
-    SnapshotWriter,
-    TriggerResult,
-    check_ring_buffer,
-)
+from gap_monitor.core.capture.writer import SnapshotWriter
 from gap_monitor.core.io import mcap_writer
 
 MS = 1_000_000
@@ -567,6 +562,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
+    from gap_monitor.core.capture import policy
     from gap_monitor.core.capture import writer as snapshot
     from gap_monitor.core.capture.ring_buffer import RingBuffer
 
@@ -593,7 +589,7 @@ CHILD = textwrap.dedent(
     t0 = 1_763_703_012 * 10**9
     for i in range(150):  # 150 MB of 1 MB messages
         rb.push("/camera/image", t0 + i * 10**7, bytes(2**20))
-    settings = snapshot.SnapshotSettings(
+    settings = policy.SnapshotSettings(
         output_dir=out, pre_s=5, post_s=0, compression="none", min_free_bytes=0
     )
     w = snapshot.SnapshotWriter(settings, rb)
