@@ -62,7 +62,8 @@ from bench.machine import load
 from bench.report import BenchResult, Row, Table, at_most, format_number, ratio
 from gap_monitor.core.capture.policy import COMPRESSIONS, SnapshotSettings
 from gap_monitor.core.capture.ring_buffer import RingBuffer
-from gap_monitor.core.capture.writer import WRITE_BEHIND_BYTES, SnapshotWriter
+from gap_monitor.core.capture.snapshot_folder import WRITE_BEHIND_BYTES
+from gap_monitor.core.capture.writer import SnapshotWriter
 from gap_monitor.core.io import mcap_writer
 from gap_monitor.sim.record import SimSerializer
 from gap_monitor.sim.rig import (

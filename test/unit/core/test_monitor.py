@@ -308,7 +308,7 @@ def test_novel_condition_fires_with_the_top_feature_snapshots_and_clears(tmp_pat
 def test_full_disk_stops_capture_with_a_diagnostic_and_monitoring_goes_on(tmp_path, monkeypatch):
     import errno
 
-    from gap_monitor.core.capture import writer as snapshot
+    from gap_monitor.core.capture import snapshot_folder
 
     class FullDisk:
         def __init__(self, f):
@@ -326,8 +326,8 @@ def test_full_disk_stops_capture_with_a_diagnostic_and_monitoring_goes_on(tmp_pa
         def __exit__(self, *exc):
             self._f.close()
 
-    real_open = snapshot._open_output
-    monkeypatch.setattr(snapshot, "_open_output", lambda path: FullDisk(real_open(path)))
+    real_open = snapshot_folder.open_output
+    monkeypatch.setattr(snapshot_folder, "open_output", lambda path: FullDisk(real_open(path)))
     monitor = Monitor(config_from_parameters(PARAMS), 1_000 * NS, output_dir=tmp_path / "snaps")
     rig = Rig(monitor)
     rig.run(3.0)

@@ -31,6 +31,7 @@ from mcap.writer import CompressionType, Writer
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+from gap_monitor.core.capture import snapshot_folder
 from gap_monitor.core.capture import writer as snapshot
 from gap_monitor.core.capture.policy import OutputDirError, SnapshotSettings, TriggerResult, check_ring_buffer
 from gap_monitor.core.capture.ring_buffer import RingBuffer
@@ -438,13 +439,13 @@ def test_writing_happens_on_a_background_thread(
     tmp_path: Path, writer_factory: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: list[threading.Thread] = []
-    real = snapshot._write_snapshot_files
+    real = snapshot.write_snapshot_files
 
     def spy(*args: Any, **kwargs: Any) -> int:
         threads.append(threading.current_thread())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(snapshot, "_write_snapshot_files", spy)
+    monkeypatch.setattr(snapshot, "write_snapshot_files", spy)
     rb = make_buffer()
     w = writer_factory(settings(tmp_path, post_s=0.0), rb)
     run_rig(rb, w, T0, T0 + 3 * S, {T0 + 3 * S: {"kind": "x"}})
@@ -563,11 +564,12 @@ CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from gap_monitor.core.capture import policy
+    from gap_monitor.core.capture import snapshot_folder
     from gap_monitor.core.capture import writer as snapshot
     from gap_monitor.core.capture.ring_buffer import RingBuffer
 
     out = Path(sys.argv[1])
-    real_open = snapshot._open_output
+    real_open = snapshot_folder.open_output
 
     class Slow:
         # A slow disk: the write takes seconds, so the parent surely kills it mid-way.
@@ -583,7 +585,7 @@ CHILD = textwrap.dedent(
         def __exit__(self, *exc):
             self._f.close()
 
-    snapshot._open_output = lambda path: Slow(real_open(path))
+    snapshot_folder.open_output = lambda path: Slow(real_open(path))
     rb = RingBuffer(400 * 2**20, 100.0)
     rb.add_topic("/camera/image", "sensor_msgs/msg/Image")
     t0 = 1_763_703_012 * 10**9
@@ -672,13 +674,13 @@ def test_full_disk_mid_write_stops_capture_and_leaves_nothing(
     limit: int,
     code: int,
 ) -> None:
-    real_open = snapshot._open_output
+    real_open = snapshot_folder.open_output
 
     def open_output(path: Path) -> Any:
         f = real_open(path)
         return FailingFile(f, path, limit, code) if path.name.endswith(failing_file) else f
 
-    monkeypatch.setattr(snapshot, "_open_output", open_output)
+    monkeypatch.setattr(snapshot_folder, "open_output", open_output)
     rb = big_buffer()
     s = settings(tmp_path, pre_s=2.0, post_s=0.0, compression="none")
     w = writer_factory(s, rb)
@@ -692,7 +694,7 @@ def test_full_disk_mid_write_stops_capture_and_leaves_nothing(
     assert list(s.output_dir.iterdir()) == []  # neither a complete nor a temporary folder
     assert w.trigger({"kind": "again"}, T0 + 50 * S).outcome == "stopped"
     # Once space is back, an operator can resume.
-    monkeypatch.setattr(snapshot, "_open_output", real_open)
+    monkeypatch.setattr(snapshot_folder, "open_output", real_open)
     w.resume()
     assert w.trigger({"kind": "again"}, T0 + 60 * S).outcome == "started"
     assert w.flush(30)
@@ -1051,9 +1053,9 @@ def test_write_behind_covers_the_whole_file_and_keeps_it_intact(
     from the cache once fsynced; without it (or when the filesystem refuses the advice),
     fsyncs while streaming bound what is left, and capture goes on."""
     step = 32 * 1024
-    monkeypatch.setattr(snapshot, "WRITE_BEHIND_BYTES", step)
+    monkeypatch.setattr(snapshot_folder, "WRITE_BEHIND_BYTES", step)
     monkeypatch.setattr(mcap_writer, "_CHUNK_BYTES", 16 * 1024)
-    monkeypatch.setattr(snapshot, "_FADVISE", fadvise != "absent")
+    monkeypatch.setattr(snapshot_folder, "_FADVISE", fadvise != "absent")
     advised: list[tuple[int, int]] = []
     fsyncs: list[int] = []
     real_fadvise = getattr(os, "posix_fadvise", None)
