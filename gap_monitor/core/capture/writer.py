@@ -18,9 +18,9 @@ ring buffer's log times)::
                                    the writer thread, which appends it; when now >= end, the
                                    writer finishes the snapshot (index, metadata, fsync, rename)
 
-Cooldown counts from the end of the previous snapshot's post window; the rate limit counts new
-snapshots started in the last hour. If the clock jumps back by more than a second (sim time
-restarted), both start afresh and an open snapshot is written as it is (marked truncated).
+Whether a trigger may start a snapshot (cooldown, rate, quotas, free space) and how the window
+is extended are the `policy`'s decisions; this module applies them. If the clock jumps back by
+more than a second (sim time restarted), an open snapshot is written as it is (marked truncated).
 
 Ring buffer requirement: every non-latched topic must hold at least `pre_s` seconds (its
 `window_s`, and `total_bytes` for its data rate); see `check_ring_buffer`. The post-window only
@@ -47,27 +47,33 @@ from __future__ import annotations
 
 import errno
 import importlib.util
-import math
 import os
 import queue
-import re
 import shutil
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from gap_monitor.core.capture.policy import (
+    TMP_MARK,
     OutputDirError,
+    RefusedError,
     SnapshotSettings,
     SnapshotStatus,
+    StartLimits,
     TriggerResult,
+    check_size,
+    estimate_bytes,
+    is_snapshot_name,
+    is_temporary_name,
+    over_quota,
+    room_needed,
+    snapshot_name,
 )
 from gap_monitor.core.capture.ring_buffer import BufferedMessage, RingBuffer
 from gap_monitor.core.capture.snapshot_folder import (
@@ -83,17 +89,11 @@ from gap_monitor.core.io import rosbag2
 
 __all__ = ["SnapshotWriter"]
 
-TMP_MARK = ".tmp-"
 
-_NAME_RE = re.compile(r"^\d{8}T\d{6}Z_[a-z0-9_]+$")
-_TMP_RE = re.compile(r"^\d{8}T\d{6}Z_[a-z0-9_]+\.tmp-[A-Za-z0-9_]+$")
-_HOUR_NS = 3600 * 10**9
-_CLOCK_JUMP_NS = 10**9
 # Messages are streamed only once they are this much older than the poll that collected them:
 # callbacks stamp before they push, so a late push of an earlier stamp stays in order. Anything
 # that still arrives out of order makes the writer rewrite the file sorted at the end.
 _HOLDBACK_NS = 200 * 1_000_000
-_OVERHEAD_BYTES = 64 * 1024
 _COMPRESSION_MODULE = {"lz4": "lz4.frame", "zstd": "zstandard"}
 
 
@@ -119,15 +119,6 @@ class _Batch:
 
 
 _Command = SnapshotStart | _Batch | SnapshotEnd
-
-
-class _RefusedError(Exception):
-    """A snapshot is not written because of a quota; `stop` says whether capture stops."""
-
-    def __init__(self, reason: str, stop: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.stop = stop
 
 
 class SnapshotWriter:
@@ -167,9 +158,7 @@ class SnapshotWriter:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._collecting: _Collecting | None = None
-        self._last_end_ns: int | None = None
-        self._last_now: int | None = None
-        self._starts: deque[int] = deque()
+        self._limits = StartLimits(settings)
         self._reserved: set[str] = set()
         self._queued = 0
         self._closed = False
@@ -204,27 +193,22 @@ class SnapshotWriter:
             current = self._collecting
             if current is not None:
                 current.triggers.append(record)
-                cap = current.first_ns + _ns(s.max_post_s)
-                current.end_ns = min(max(current.end_ns, now + _ns(s.post_s)), cap)
+                current.end_ns = s.extended_end_ns(current.first_ns, current.end_ns, now)
                 return TriggerResult(
                     "extended", current.path, f"joined {current.name}; ends at {current.end_ns}"
                 )
             if self._stopped_reason is not None:
                 return self._reject("stopped", f"capture stopped: {self._stopped_reason}")
-            if self._last_end_ns is not None and now < self._last_end_ns + _ns(s.cooldown_s):
-                wait = (self._last_end_ns + _ns(s.cooldown_s) - now) / 1e9
-                return self._reject("cooldown", f"cooldown_s {s.cooldown_s:g}: {wait:.3g} s left")
-            while self._starts and self._starts[0] <= now - _HOUR_NS:
-                self._starts.popleft()
-            if len(self._starts) >= s.max_per_hour:
-                return self._reject("rate", f"max_per_hour {s.max_per_hour} snapshots already started")
-            if s.on_quota == "stop" and (over := self._over_quota(1, 1)):
+            refusal = self._limits.refusal(now)
+            if refusal is not None:
+                return self._reject(*refusal)
+            if s.on_quota == "stop" and (over := over_quota(s, self._on_disk, 1, 1)):
                 self._stopped_reason = f"quota reached ({over}); on_quota is 'stop'"
                 return self._reject("stopped", f"capture stopped: {self._stopped_reason}")
 
-            name = self._unique_name(now, event.get("kind", "trigger"))
-            start = now - _ns(s.pre_s)
-            end = now + _ns(s.post_s)
+            taken = self._reserved | {n for n, _ in self._on_disk}
+            name = snapshot_name(now, event.get("kind", "trigger"), taken)
+            start, end = s.window_ns(now)
             # Unsorted: sorting happens on the writer thread, off the caller's path.
             messages, seq = self._buffer.collect(start, now, include_latched=False, ordered=False)
             latched = self._clamped_latched(start, end)
@@ -251,7 +235,7 @@ class SnapshotWriter:
                 )
             )
             self._reserved.add(name)
-            self._starts.append(now)
+            self._limits.started(now)
             self._advance(now)  # post_s == 0: hand it over at once
             return TriggerResult("started", self._dir / name, f"snapshot {name} started")
 
@@ -318,16 +302,13 @@ class SnapshotWriter:
         return TriggerResult(outcome, None, reason)
 
     def _check_clock(self, now: int) -> None:
-        # A clock jumping back (sim time restarted, bag looped) would hold cooldown and rate
-        # limits for the length of the jump; start them afresh and close the open snapshot.
-        last = self._last_now
-        if last is not None and now < last - _CLOCK_JUMP_NS:
+        # A clock jumping back would hold the start limits for the length of the jump: close the
+        # open snapshot as it is, then start the limits afresh.
+        if self._limits.jumped_back(now):
             if self._collecting is not None:
                 self._finalise(truncated=True)
-            self._last_end_ns = None
-            self._starts.clear()
-            last = None
-        self._last_now = now if last is None else max(last, now)
+            self._limits.restart()
+        self._limits.observe(now)
 
     def _advance(self, now: int) -> None:
         current = self._collecting
@@ -349,7 +330,7 @@ class SnapshotWriter:
         current = self._collecting
         assert current is not None
         self._collecting = None
-        self._last_end_ns = current.end_ns
+        self._limits.ended(current.end_ns)
         start, end = current.start_ns, current.end_ns
         job = SnapshotEnd(
             name=current.name,
@@ -371,39 +352,14 @@ class SnapshotWriter:
         return [m._replace(log_time_ns=min(max(m.log_time_ns, start), end)) for m in latched]
 
     def _estimate(self, pre: list[BufferedMessage], latched: list[BufferedMessage], now: int) -> int:
-        """Bytes of the snapshot: the pre-window scaled to pre + post (the last second when
-        pre_s is 0), plus MCAP record and index bytes (~50 per message), schemas, metadata.yaml
-        and trigger.json: an upper bound for 'none' if the rate holds, loose for lz4."""
+        """Bytes of the snapshot, from the pre-window's rate (the last second's when pre_s is 0)."""
         s = self._settings
         if s.pre_s > 0:
             sample, seconds = pre, s.pre_s
         else:
             last_second = self._buffer.collect(now - 10**9, now, include_latched=False, ordered=False)
             sample, seconds = last_second[0], 1.0
-        window = sum(len(m.data) + 64 for m in sample) * (s.pre_s + s.post_s) / seconds
-        return math.ceil(window) + sum(len(m.data) + 64 for m in latched) + _OVERHEAD_BYTES
-
-    def _unique_name(self, now_ns: int, kind: object) -> str:
-        stamp = datetime.fromtimestamp(now_ns // 10**9, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        safe = re.sub(r"[^a-z0-9_]+", "_", str(kind).lower()).strip("_")[:48] or "trigger"
-        base = f"{stamp}_{safe}"
-        taken = self._reserved | {n for n, _ in self._on_disk}
-        name, n = base, 1
-        while name in taken:
-            n += 1
-            name = f"{base}_{n}"
-        return name
-
-    def _over_quota(self, extra_bytes: int, extra_count: int) -> str:
-        """Why the kept snapshots plus the extra ones exceed a quota ("" when they do not)."""
-        s = self._settings
-        count = len(self._on_disk)
-        used = sum(size for _, size in self._on_disk)
-        if count + extra_count > s.quota_count:
-            return f"{count} + {extra_count} snapshots > quota_count {s.quota_count}"
-        if used + extra_bytes > s.quota_bytes:
-            return f"{used} + {extra_bytes} bytes > quota_bytes {s.quota_bytes}"
-        return ""
+        return estimate_bytes(s, sample, seconds, latched)
 
     # -- writer thread ----------------------------------------------------------------------------
 
@@ -452,7 +408,7 @@ class SnapshotWriter:
     def _begin(self, start: SnapshotStart) -> SnapshotFolder | None:
         try:
             self._make_room(start.estimate)
-        except _RefusedError as refused:
+        except RefusedError as refused:
             with self._lock:
                 self._last_error = f"snapshot {start.name} not written: {refused.reason}"
                 if refused.stop:
@@ -500,35 +456,20 @@ class SnapshotWriter:
 
     def _make_room(self, estimate: int) -> None:
         """Delete the oldest snapshots (or refuse) so one of `estimate` bytes fits the quotas."""
-        s = self._settings
-        if estimate > s.quota_bytes:
-            raise _RefusedError(f"its size (~{estimate} bytes) exceeds quota_bytes {s.quota_bytes}", False)
+        check_size(self._settings, estimate)
         while True:
             with self._lock:
-                over = self._over_quota(estimate, 1)
-                ours = sum(size for _, size in self._on_disk)
-                oldest = self._on_disk[0][0] if self._on_disk else None
+                on_disk = list(self._on_disk)
             free = shutil.disk_usage(self._dir).free
-            if free - estimate < s.min_free_bytes:
-                if free + ours - estimate < s.min_free_bytes:
-                    # Deleting every snapshot would not help: the disk is full of other data.
-                    raise _RefusedError(
-                        f"{free} bytes free on {self._dir}, need {estimate} + min_free_bytes "
-                        f"{s.min_free_bytes}",
-                        True,
-                    )
-                over = over or f"{free} bytes free, min_free_bytes {s.min_free_bytes}"
-            if not over:
+            if not room_needed(self._settings, estimate, on_disk, free):
                 return
-            if s.on_quota == "stop" or oldest is None:
-                raise _RefusedError(f"quota reached ({over}); on_quota is {s.on_quota!r}", True)
-            self._delete(oldest)
+            self._delete(on_disk[0][0])
 
     def _after_write(self, newest: str) -> None:
         # The estimate is uncompressed, but folder overhead can still tip the total over.
         while True:
             with self._lock:
-                over = self._over_quota(0, 0)
+                over = over_quota(self._settings, self._on_disk, 0, 0)
                 oldest = self._on_disk[0][0] if self._on_disk else None
             if not over:
                 return
@@ -573,16 +514,12 @@ class SnapshotWriter:
                 f"snapshot output_dir {str(path)!r} is not a writable directory: {err.strerror or err}"
             ) from err
         for child in path.iterdir():
-            if _TMP_RE.match(child.name) and child.is_dir():
+            if is_temporary_name(child.name) and child.is_dir():
                 shutil.rmtree(child, ignore_errors=True)
 
     def _scan(self) -> list[tuple[str, int]]:
         found = []
         for child in self._dir.iterdir():
-            if _NAME_RE.match(child.name) and child.is_dir():
+            if is_snapshot_name(child.name) and child.is_dir():
                 found.append((child.name, folder_size(child)))
         return sorted(found)
-
-
-def _ns(seconds: float) -> int:
-    return round(seconds * 1e9)
