@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gap_monitor.core.capture.ring_buffer import BufferedMessage, RingBuffer
+from gap_monitor.core.io.mcap_writer import COMPRESSIONS
 
 __all__ = [
     "COMPRESSIONS",
@@ -45,7 +46,6 @@ __all__ = [
     "snapshot_name",
 ]
 
-COMPRESSIONS = ("none", "lz4", "zstd")
 ON_QUOTA = ("delete_oldest", "stop")
 TMP_MARK = ".tmp-"  # a snapshot folder being written is `<name>.tmp-XXXXXXXX`
 

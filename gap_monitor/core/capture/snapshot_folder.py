@@ -1,7 +1,7 @@
 """One snapshot folder as the writer thread writes it: the streamed MCAP, metadata.yaml, trigger.json.
 
 The MCAP (profile `ros2`, see `rosbag2`) is written into the snapshot's temporary folder as
-messages come, in log-time order; `write_snapshot_files` completes it with the trigger records,
+messages come, in log-time order; `SnapshotFolder.finish` completes it with the trigger records,
 writes `metadata.yaml` and `trigger.json`, and fsyncs files and folder. Renaming the folder to
 its final name, and everything about when and whether to write, is `writer`'s.
 """
@@ -22,7 +22,7 @@ from gap_monitor import __version__
 from gap_monitor.core.capture.policy import SnapshotSettings
 from gap_monitor.core.capture.ring_buffer import BufferedMessage, TopicInfo
 from gap_monitor.core.io import rosbag2
-from gap_monitor.core.io.mcap_writer import McapStream
+from gap_monitor.core.io.mcap_writer import CHUNK_BYTES, McapStream
 
 __all__ = [
     "WRITE_BEHIND_BYTES",
@@ -30,11 +30,11 @@ __all__ = [
     "SnapshotFolder",
     "SnapshotMcap",
     "SnapshotStart",
+    "WriteOptions",
     "folder_size",
     "free_path",
     "fsync_dir",
     "open_output",
-    "write_snapshot_files",
 ]
 
 TRIGGER_RECORD = "gap_monitor.trigger"
@@ -43,7 +43,6 @@ SNAPSHOT_RECORD = "gap_monitor.snapshot"
 # already on it leave the page cache (see `SnapshotMcap.write_behind`).
 WRITE_BEHIND_BYTES = 32 * 1024 * 1024
 _WRITE_BUFFER_BYTES = 1024 * 1024
-_FADVISE = hasattr(os, "posix_fadvise")
 
 
 @dataclass
@@ -63,7 +62,7 @@ class SnapshotStart:
 
 @dataclass
 class SnapshotEnd:
-    """The finished snapshot: what `write_snapshot_files` completes."""
+    """A snapshot as it ends: its final window, latched messages, topics and triggers."""
 
     name: str
     path: Path
@@ -76,7 +75,29 @@ class SnapshotEnd:
 
 
 def open_output(path: Path) -> IO[bytes]:
+    """A new file (never an existing one) for writing, with a large buffer."""
     return path.open("xb", buffering=_WRITE_BUFFER_BYTES)
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """How a snapshot's files are written. Not user settings: the defaults are what runs; tests
+    and the benchmark vary them.
+
+    Attributes:
+        open_file: opens a new file for writing (tests wrap it in a failing or slow file).
+        chunk_bytes: MCAP chunk size (uncompressed).
+        chunk_crcs: write MCAP chunk CRCs (the benchmark measures what they cost).
+        write_behind_bytes: while streaming, hand the MCAP to the disk every this many bytes.
+        fadvise: use posix_fadvise for that (and to drop written pages from the page cache);
+            False, or when the filesystem refuses the advice, fsync instead.
+    """
+
+    open_file: Callable[[Path], IO[bytes]] = open_output
+    chunk_bytes: int = CHUNK_BYTES
+    chunk_crcs: bool = True
+    write_behind_bytes: int = WRITE_BEHIND_BYTES
+    fadvise: bool = hasattr(os, "posix_fadvise")
 
 
 def _order(m: BufferedMessage) -> tuple[int, int]:
@@ -89,15 +110,17 @@ class SnapshotMcap:
     def __init__(
         self,
         path: Path,
-        settings: SnapshotSettings,
+        compression: str,
         definitions: dict[str, str],
         lookup_topics: Callable[[], dict[str, TopicInfo]],
+        options: WriteOptions,
     ) -> None:
         self.path = path
         self._definitions = definitions
         self._lookup_topics = lookup_topics
-        self._file = open_output(path)
-        self._writer = McapStream(self._file, settings.compression)
+        self._file = options.open_file(path)
+        self._writer = McapStream(self._file, compression, options.chunk_bytes, options.chunk_crcs)
+        self._write_behind_bytes = options.write_behind_bytes
         self._schema_ids: dict[str, int] = {}
         self._channel_ids: dict[str, int] = {}
         self.counts: dict[str, int] = {}
@@ -105,7 +128,7 @@ class SnapshotMcap:
         self.last_ns: int | None = None
         self.message_count = 0
         self._behind = 0  # file offset up to which write_behind ran
-        self._fadvise = _FADVISE
+        self._fadvise = options.fadvise
 
     def start(self, topics: Mapping[str, TopicInfo]) -> None:
         self._writer.start(profile=rosbag2.MCAP_PROFILE, library=f"gap_monitor/{__version__}")
@@ -144,7 +167,7 @@ class SnapshotMcap:
             writer.add_message(
                 channel_ids[m.topic], m.log_time_ns, m.data, m.publish_time_ns, counts[m.topic]
             )
-            if writer.position - self._behind >= WRITE_BEHIND_BYTES:  # a batch may be gigabytes
+            if writer.position - self._behind >= self._write_behind_bytes:  # a batch may be gigabytes
                 self.write_behind()
         if messages:
             if self.first_ns is None:
@@ -204,6 +227,7 @@ class SnapshotFolder:
         settings: SnapshotSettings,
         definitions: dict[str, str],
         lookup_topics: Callable[[], dict[str, TopicInfo]],
+        options: WriteOptions,
     ) -> None:
         self.name = start.name
         self.folder = folder
@@ -212,6 +236,7 @@ class SnapshotFolder:
         self._settings = settings
         self._definitions = definitions
         self._lookup_topics = lookup_topics
+        self._options = options
         self._mcap_path = folder / f"{start.name}_0.mcap"
         self._mcap: SnapshotMcap | None = None
         self._held: list[BufferedMessage] = []  # unordered, not written yet
@@ -220,7 +245,13 @@ class SnapshotFolder:
         self._disordered = False
 
     def open(self) -> SnapshotMcap:
-        self._mcap = SnapshotMcap(self._mcap_path, self._settings, self._definitions, self._lookup_topics)
+        self._mcap = SnapshotMcap(
+            self._mcap_path,
+            self._settings.compression,
+            self._definitions,
+            self._lookup_topics,
+            self._options,
+        )
         self._mcap.start(self._start.topics)
         return self._mcap
 
@@ -269,70 +300,69 @@ class SnapshotFolder:
         mcap.register(job.topics)  # topics added since the start, even without messages
         return mcap
 
+    def finish(self, end: SnapshotEnd) -> int:
+        """Complete the streamed MCAP with the trigger records, write metadata.yaml and
+        trigger.json, fsync files and folder; return the folder's bytes."""
+        mcap = self.complete(end)
+        mcap_name = mcap.path.name
+        topics = [
+            rosbag2.BagTopic(
+                name, rosbag2.type_name(info.msgtype), info.offered_qos_profiles, mcap.counts.get(name, 0)
+            )
+            for name, info in end.topics.items()
+        ]
+        if mcap.first_ns is not None and mcap.last_ns is not None:
+            first = mcap.first_ns
+            duration = mcap.last_ns - first
+        else:
+            first, duration = end.start_ns, 0
+        message_count = mcap.message_count
+        custom_data = {
+            "gap_monitor.snapshot": end.name,
+            "gap_monitor.triggers": json.dumps(end.triggers, default=_json_default),
+        }
+        bag_info = rosbag2.bag_metadata(mcap_name, topics, message_count, first, duration, custom_data)
+        summary = {
+            "snapshot": end.name,
+            "start_ns": end.start_ns,
+            "end_ns": end.end_ns,
+            "pre_s": self._settings.pre_s,
+            "post_s": self._settings.post_s,
+            "truncated": end.truncated,
+            "message_count": message_count,
+            "triggers": end.triggers,
+        }
+
+        records = []
+        for index, trig in enumerate(end.triggers):
+            record = {str(k): _as_text(v) for k, v in trig["event"].items()}
+            record["snapshot.trigger_ns"] = str(trig["trigger_ns"])
+            record["snapshot.trigger_index"] = str(index)
+            records.append((TRIGGER_RECORD, record))
+        records.append(
+            (
+                SNAPSHOT_RECORD,
+                {k: _as_text(v) for k, v in summary.items() if k != "triggers"}
+                | {"trigger_count": str(len(end.triggers))},
+            )
+        )
+        records.append(rosbag2.mcap_metadata_record(bag_info))
+        mcap.finish(records)
+
+        open_file = self._options.open_file
+        _write_synced(open_file, self.folder / rosbag2.METADATA_FILE, rosbag2.metadata_yaml(bag_info))
+        _write_synced(
+            open_file,
+            self.folder / "trigger.json",
+            json.dumps(summary, indent=2, default=_json_default).encode() + b"\n",
+        )
+        fsync_dir(self.folder)
+        return folder_size(self.folder)
+
     def discard(self) -> None:
         if self._mcap is not None:
             self._mcap.close()
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def write_snapshot_files(
-    folder: Path, stream: SnapshotFolder, job: SnapshotEnd, settings: SnapshotSettings
-) -> int:
-    """Finish the streamed MCAP, write metadata.yaml and trigger.json into `folder`, fsynced;
-    return the folder's bytes."""
-    mcap = stream.complete(job)
-    mcap_name = mcap.path.name
-    topics = [
-        rosbag2.BagTopic(
-            name, rosbag2.type_name(info.msgtype), info.offered_qos_profiles, mcap.counts.get(name, 0)
-        )
-        for name, info in job.topics.items()
-    ]
-    if mcap.first_ns is not None and mcap.last_ns is not None:
-        first = mcap.first_ns
-        duration = mcap.last_ns - first
-    else:
-        first, duration = job.start_ns, 0
-    message_count = mcap.message_count
-    custom_data = {
-        "gap_monitor.snapshot": job.name,
-        "gap_monitor.triggers": json.dumps(job.triggers, default=_json_default),
-    }
-    bag_info = rosbag2.bag_metadata(mcap_name, topics, message_count, first, duration, custom_data)
-    summary = {
-        "snapshot": job.name,
-        "start_ns": job.start_ns,
-        "end_ns": job.end_ns,
-        "pre_s": settings.pre_s,
-        "post_s": settings.post_s,
-        "truncated": job.truncated,
-        "message_count": message_count,
-        "triggers": job.triggers,
-    }
-
-    records = []
-    for index, trig in enumerate(job.triggers):
-        record = {str(k): _as_text(v) for k, v in trig["event"].items()}
-        record["snapshot.trigger_ns"] = str(trig["trigger_ns"])
-        record["snapshot.trigger_index"] = str(index)
-        records.append((TRIGGER_RECORD, record))
-    records.append(
-        (
-            SNAPSHOT_RECORD,
-            {k: _as_text(v) for k, v in summary.items() if k != "triggers"}
-            | {"trigger_count": str(len(job.triggers))},
-        )
-    )
-    records.append(rosbag2.mcap_metadata_record(bag_info))
-    mcap.finish(records)
-
-    _write_synced(folder / rosbag2.METADATA_FILE, rosbag2.metadata_yaml(bag_info))
-    _write_synced(
-        folder / "trigger.json",
-        json.dumps(summary, indent=2, default=_json_default).encode() + b"\n",
-    )
-    fsync_dir(folder)
-    return folder_size(folder)
 
 
 def free_path(path: Path) -> Path:
@@ -343,8 +373,8 @@ def free_path(path: Path) -> Path:
     return candidate
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    with open_output(path) as f:
+def _write_synced(open_file: Callable[[Path], IO[bytes]], path: Path, data: bytes) -> None:
+    with open_file(path) as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())

@@ -46,7 +46,6 @@ diagnostic (see `status()`); nothing is raised to the caller.
 from __future__ import annotations
 
 import errno
-import importlib.util
 import os
 import queue
 import shutil
@@ -80,12 +79,13 @@ from gap_monitor.core.capture.snapshot_folder import (
     SnapshotEnd,
     SnapshotFolder,
     SnapshotStart,
+    WriteOptions,
     folder_size,
     free_path,
     fsync_dir,
-    write_snapshot_files,
 )
 from gap_monitor.core.io import rosbag2
+from gap_monitor.core.io.mcap_writer import missing_compression_module
 
 __all__ = ["SnapshotWriter"]
 
@@ -94,7 +94,6 @@ __all__ = ["SnapshotWriter"]
 # callbacks stamp before they push, so a late push of an earlier stamp stays in order. Anything
 # that still arrives out of order makes the writer rewrite the file sorted at the end.
 _HOLDBACK_NS = 200 * 1_000_000
-_COMPRESSION_MODULE = {"lz4": "lz4.frame", "zstd": "zstandard"}
 
 
 @dataclass
@@ -128,6 +127,7 @@ class SnapshotWriter:
         settings: validated `SnapshotSettings`.
         ring_buffer: the buffer the messages come from (its log times use the same clock).
         clock: integer-ns time used when `trigger`/`poll`/`close` get no `now_ns`.
+        options: how the files are written (`WriteOptions`; the defaults are what runs).
 
     Raises:
         OutputDirError: output_dir cannot be created or written (the message names the path).
@@ -142,9 +142,10 @@ class SnapshotWriter:
         settings: SnapshotSettings,
         ring_buffer: RingBuffer,
         clock: Callable[[], int] = time.time_ns,
+        options: WriteOptions | None = None,
     ) -> None:
-        module = _COMPRESSION_MODULE.get(settings.compression)
-        if module is not None and importlib.util.find_spec(module.split(".")[0]) is None:
+        module = missing_compression_module(settings.compression)
+        if module is not None:
             raise ValueError(
                 f"compression: {settings.compression!r} needs the Python module {module!r}, "
                 "which is not installed; install it or use another compression"
@@ -152,6 +153,7 @@ class SnapshotWriter:
         self._settings = settings
         self._buffer = ring_buffer
         self._clock = clock
+        self._options = WriteOptions() if options is None else options
         self._dir = settings.output_dir
         self._prepare_dir()
 
@@ -420,7 +422,9 @@ class SnapshotWriter:
             with self._lock:
                 self._last_error = f"snapshot {start.name}: schema left empty: {'; '.join(problems)}"
         folder = Path(tempfile.mkdtemp(prefix=start.name + TMP_MARK, dir=self._dir))
-        stream = SnapshotFolder(start, folder, self._settings, definitions, self._buffer.topics)
+        stream = SnapshotFolder(
+            start, folder, self._settings, definitions, self._buffer.topics, self._options
+        )
         try:
             stream.open()
             stream.append(start.messages, start.safe_ns)
@@ -431,7 +435,7 @@ class SnapshotWriter:
 
     def _complete(self, stream: SnapshotFolder, job: SnapshotEnd) -> None:
         def finish() -> None:
-            size = write_snapshot_files(stream.folder, stream, job, self._settings)
+            size = stream.finish(job)
             final = free_path(job.path)  # someone else may have made the planned folder
             stream.folder.rename(final)
             stream.renamed = True

@@ -8,6 +8,7 @@ about snapshots or ROS: a caller registers schemas and channels and adds message
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import struct
 import zlib
 from collections.abc import Callable
@@ -28,16 +29,14 @@ from mcap.records import (
     SummaryOffset,
 )
 
-__all__ = ["McapStream"]
+__all__ = ["CHUNK_BYTES", "COMPRESSIONS", "McapStream", "missing_compression_module"]
 
-_CHUNK_BYTES = 4 * 1024 * 1024
+COMPRESSIONS = ("none", "lz4", "zstd")
+CHUNK_BYTES = 4 * 1024 * 1024  # uncompressed bytes per chunk, mcap's default
 # zstd level 1 compresses these streams about as well as the default 3 (CDR images: 1.48 vs
 # 1.50) at twice the speed, which keeps a 100 MB/s suite within the post window on one core.
-_ZSTD_LEVEL = 1
-# Chunk CRCs let readers detect a corrupted chunk. They are most of what an uncompressed snapshot
-# costs beyond the write itself (zlib's CRC-32 runs at ~6 GB/s on one core); the benchmark turns
-# them off once to show that cost. rosbag2's 'zstd_fast' preset leaves them out.
-_CHUNK_CRCS = True
+ZSTD_LEVEL = 1
+_COMPRESSION_MODULE = {"lz4": "lz4.frame", "zstd": "zstandard"}
 
 _MAGIC = b"\x89MCAP0\r\n"
 _OP_MESSAGE = 0x05
@@ -50,13 +49,21 @@ _MESSAGE_HEAD = struct.Struct("<BQHIQQ")
 _CHUNK_HEAD = struct.Struct("<BQQQQI")
 
 
+def missing_compression_module(compression: str) -> str | None:
+    """The Python module `compression` needs when it is not installed, else None."""
+    module = _COMPRESSION_MODULE.get(compression)
+    if module is not None and importlib.util.find_spec(module.split(".")[0]) is None:
+        return module
+    return None
+
+
 def _compressor(compression: str) -> Callable[[bytes], bytes] | None:
     if compression == "lz4":
         frame: Any = importlib.import_module("lz4.frame")  # untyped
         return frame.compress  # type: ignore[no-any-return]
     if compression == "zstd":
         zstandard: Any = importlib.import_module("zstandard")
-        return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress  # type: ignore[no-any-return]
+        return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress  # type: ignore[no-any-return]
     return None
 
 
@@ -75,14 +82,27 @@ class McapStream:
     Why not mcap's `Writer`: it copies every message into the chunk and then the chunk into the
     record before writing, and its zstd is level 3 only. Here an uncompressed chunk is written
     from the messages' own buffers (its CRC computed over them first, as it precedes them), and
-    compressed chunks use one compressor at `_ZSTD_LEVEL`. Records other than chunks and
-    messages are serialized by mcap's own classes."""
+    compressed chunks use one compressor at `ZSTD_LEVEL`. Records other than chunks and
+    messages are serialized by mcap's own classes.
 
-    def __init__(self, out: IO[bytes], compression: str, chunk_bytes: int | None = None) -> None:
+    Args:
+        out: the file (or buffer) to write to; it stays open after `finish`.
+        compression: one of COMPRESSIONS.
+        chunk_bytes: a chunk ends once its uncompressed records exceed this size.
+        chunk_crcs: write each chunk's CRC-32, which lets readers detect a corrupted chunk. The
+            CRCs are most of what an uncompressed file costs beyond the write itself (zlib's
+            CRC-32 runs at ~6 GB/s on one core); without them the field is 0 ("not computed"),
+            as rosbag2's 'zstd_fast' preset writes it. The summary CRC is always written.
+    """
+
+    def __init__(
+        self, out: IO[bytes], compression: str, chunk_bytes: int = CHUNK_BYTES, chunk_crcs: bool = True
+    ) -> None:
         self._out = out
         self._compression = "" if compression == "none" else compression
         self._compress = _compressor(compression)
-        self._chunk_bytes = _CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+        self._chunk_bytes = chunk_bytes
+        self._chunk_crcs = chunk_crcs
         self.position = 0  # bytes written to `out`
         self._schemas: list[Schema] = []
         self._channels: list[Channel] = []
@@ -221,14 +241,14 @@ class McapStream:
         pieces, size = self._pieces, self._size
         crc = 0  # 0: not computed
         if self._compress is None:
-            if _CHUNK_CRCS:
+            if self._chunk_crcs:
                 for piece in pieces:
                     crc = zlib.crc32(piece, crc)
             body = pieces
             body_size = size
         else:
             raw = b"".join(pieces)
-            if _CHUNK_CRCS:
+            if self._chunk_crcs:
                 crc = zlib.crc32(raw)
             body = [self._compress(raw)]
             body_size = len(body[0])

@@ -19,7 +19,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import numpy as np
 import pytest
@@ -31,12 +31,11 @@ from mcap.writer import CompressionType, Writer
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from gap_monitor.core.capture import snapshot_folder
-from gap_monitor.core.capture import writer as snapshot
 from gap_monitor.core.capture.policy import OutputDirError, SnapshotSettings, TriggerResult, check_ring_buffer
 from gap_monitor.core.capture.ring_buffer import RingBuffer
+from gap_monitor.core.capture.snapshot_folder import WriteOptions, open_output
 from gap_monitor.core.capture.writer import SnapshotWriter
-from gap_monitor.core.io import mcap_writer
+from gap_monitor.core.io.mcap_writer import McapStream
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -213,21 +212,24 @@ def mcap_contents(folder: Path) -> dict[str, Any]:
     }
 
 
+class Factory(Protocol):
+    def __call__(
+        self, s: SnapshotSettings, rb: RingBuffer, options: WriteOptions | None = None
+    ) -> SnapshotWriter: ...
+
+
 @pytest.fixture
-def writer_factory() -> Iterator[Callable[[SnapshotSettings, RingBuffer], SnapshotWriter]]:
+def writer_factory() -> Iterator[Factory]:
     made: list[SnapshotWriter] = []
 
-    def make(s: SnapshotSettings, rb: RingBuffer) -> SnapshotWriter:
-        w = SnapshotWriter(s, rb, clock=lambda: T0)
+    def make(s: SnapshotSettings, rb: RingBuffer, options: WriteOptions | None = None) -> SnapshotWriter:
+        w = SnapshotWriter(s, rb, clock=lambda: T0, options=options)
         made.append(w)
         return w
 
     yield make
     for w in made:
         w.close(timeout_s=30)
-
-
-Factory = Callable[[SnapshotSettings, RingBuffer], SnapshotWriter]
 
 # -- output format and windows ------------------------------------------------------------------
 
@@ -435,22 +437,20 @@ def test_names_are_sanitised_and_unique(tmp_path: Path, writer_factory: Factory)
         assert p.is_dir()
 
 
-def test_writing_happens_on_a_background_thread(
-    tmp_path: Path, writer_factory: Factory, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_writing_happens_on_a_background_thread(tmp_path: Path, writer_factory: Factory) -> None:
     threads: list[threading.Thread] = []
-    real = snapshot.write_snapshot_files
 
-    def spy(*args: Any, **kwargs: Any) -> int:
+    def open_file(path: Path) -> IO[bytes]:
         threads.append(threading.current_thread())
-        return real(*args, **kwargs)
+        return open_output(path)
 
-    monkeypatch.setattr(snapshot, "write_snapshot_files", spy)
     rb = make_buffer()
-    w = writer_factory(settings(tmp_path, post_s=0.0), rb)
+    w = writer_factory(settings(tmp_path, post_s=0.0), rb, WriteOptions(open_file=open_file))
     run_rig(rb, w, T0, T0 + 3 * S, {T0 + 3 * S: {"kind": "x"}})
     assert w.flush(30)
-    assert len(threads) == 1 and threads[0] is not threading.current_thread()
+    # The MCAP, metadata.yaml and trigger.json, each opened on the one writer thread.
+    assert len(threads) == 3 and len(set(threads)) == 1
+    assert threads[0] is not threading.current_thread()
 
 
 def test_close_writes_an_open_snapshot_as_truncated(tmp_path: Path) -> None:
@@ -563,13 +563,12 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from gap_monitor.core.capture import policy
-    from gap_monitor.core.capture import snapshot_folder
-    from gap_monitor.core.capture import writer as snapshot
+    from gap_monitor.core.capture.policy import SnapshotSettings
     from gap_monitor.core.capture.ring_buffer import RingBuffer
+    from gap_monitor.core.capture.snapshot_folder import WriteOptions, open_output
+    from gap_monitor.core.capture.writer import SnapshotWriter
 
     out = Path(sys.argv[1])
-    real_open = snapshot_folder.open_output
 
     class Slow:
         # A slow disk: the write takes seconds, so the parent surely kills it mid-way.
@@ -585,16 +584,13 @@ CHILD = textwrap.dedent(
         def __exit__(self, *exc):
             self._f.close()
 
-    snapshot_folder.open_output = lambda path: Slow(real_open(path))
     rb = RingBuffer(400 * 2**20, 100.0)
     rb.add_topic("/camera/image", "sensor_msgs/msg/Image")
     t0 = 1_763_703_012 * 10**9
     for i in range(150):  # 150 MB of 1 MB messages
         rb.push("/camera/image", t0 + i * 10**7, bytes(2**20))
-    settings = policy.SnapshotSettings(
-        output_dir=out, pre_s=5, post_s=0, compression="none", min_free_bytes=0
-    )
-    w = snapshot.SnapshotWriter(settings, rb)
+    settings = SnapshotSettings(output_dir=out, pre_s=5, post_s=0, compression="none", min_free_bytes=0)
+    w = SnapshotWriter(settings, rb, options=WriteOptions(open_file=lambda path: Slow(open_output(path))))
     print(w.trigger({"kind": "kill_test"}, t0 + 149 * 10**7).outcome, flush=True)
     w.flush()
     print("finished", flush=True)
@@ -667,23 +663,19 @@ class FailingFile:
     [(".mcap", 200_000, errno.ENOSPC), ("metadata.yaml", 0, errno.EDQUOT)],
 )
 def test_full_disk_mid_write_stops_capture_and_leaves_nothing(
-    tmp_path: Path,
-    writer_factory: Factory,
-    monkeypatch: pytest.MonkeyPatch,
-    failing_file: str,
-    limit: int,
-    code: int,
+    tmp_path: Path, writer_factory: Factory, failing_file: str, limit: int, code: int
 ) -> None:
-    real_open = snapshot_folder.open_output
+    disk_full = True
 
-    def open_output(path: Path) -> Any:
-        f = real_open(path)
-        return FailingFile(f, path, limit, code) if path.name.endswith(failing_file) else f
+    def open_file(path: Path) -> IO[bytes]:
+        f = open_output(path)
+        if disk_full and path.name.endswith(failing_file):
+            return FailingFile(f, path, limit, code)  # type: ignore[return-value]
+        return f
 
-    monkeypatch.setattr(snapshot_folder, "open_output", open_output)
     rb = big_buffer()
     s = settings(tmp_path, pre_s=2.0, post_s=0.0, compression="none")
-    w = writer_factory(s, rb)
+    w = writer_factory(s, rb, WriteOptions(open_file=open_file))
     (result,) = snapshot_every(w, rb, 1)  # trigger() itself must not raise
     assert result.accepted
     st = w.status()
@@ -694,7 +686,7 @@ def test_full_disk_mid_write_stops_capture_and_leaves_nothing(
     assert list(s.output_dir.iterdir()) == []  # neither a complete nor a temporary folder
     assert w.trigger({"kind": "again"}, T0 + 50 * S).outcome == "stopped"
     # Once space is back, an operator can resume.
-    monkeypatch.setattr(snapshot_folder, "open_output", real_open)
+    disk_full = False
     w.resume()
     assert w.trigger({"kind": "again"}, T0 + 60 * S).outcome == "started"
     assert w.flush(30)
@@ -912,7 +904,7 @@ def random_records(rng: np.random.Generator, channels: int, count: int, chunk_by
 
 
 def write_mcap(writer: Any, channels: int, records: list[Record]) -> None:
-    """The same calls for mcap's Writer and snapshot._McapStream."""
+    """The same calls for mcap's Writer and McapStream."""
     writer.start(profile="ros2", library="test")
     ids = []
     for c in range(channels):
@@ -1027,7 +1019,7 @@ def test_mcap_stream_matches_mcap_writer(compression: str, seed: int) -> None:
     channels = int(rng.integers(1, 5))
     records = random_records(rng, channels, int(rng.integers(1, 300)), chunk_bytes)
     ours, theirs = io.BytesIO(), io.BytesIO()
-    write_mcap(mcap_writer.McapStream(ours, compression, chunk_bytes), channels, records)
+    write_mcap(McapStream(ours, compression, chunk_bytes), channels, records)
     kind = {"none": CompressionType.NONE, "lz4": CompressionType.LZ4, "zstd": CompressionType.ZSTD}
     write_mcap(Writer(theirs, chunk_size=chunk_bytes, compression=kind[compression]), channels, records)
     got, want = read_mcap(ours.getvalue()), read_mcap(theirs.getvalue())
@@ -1037,11 +1029,23 @@ def test_mcap_stream_matches_mcap_writer(compression: str, seed: int) -> None:
 
 def test_mcap_stream_without_messages_is_valid() -> None:
     out = io.BytesIO()
-    write_mcap(mcap_writer.McapStream(out, "none"), 2, [])
+    write_mcap(McapStream(out, "none"), 2, [])
     got = read_mcap(out.getvalue())
     assert got["messages"] == [] and got["chunks"] == []
     assert got["statistics"][:3] == (0, 2, 2)
     assert len(got["channels"]) == 2
+
+
+@pytest.mark.parametrize("compression", ["none", "zstd"])
+def test_mcap_stream_without_chunk_crcs_is_still_read(compression: str) -> None:
+    records = random_records(np.random.default_rng(7), 2, 100, 512)
+    out = io.BytesIO()
+    write_mcap(McapStream(out, compression, 512, chunk_crcs=False), 2, records)
+    blob = out.getvalue()
+    chunks = [r for r in StreamReader(io.BytesIO(blob), emit_chunks=True).records if isinstance(r, Chunk)]
+    assert chunks and all(c.uncompressed_crc == 0 for c in chunks)  # 0: not computed
+    reader = make_reader(io.BytesIO(blob), validate_crcs=True)
+    assert [m.data for _, _, m in reader.iter_messages()] == [d for _, _, d, _, _ in records]
 
 
 @pytest.mark.parametrize("fadvise", ["works", "absent", "fails"])
@@ -1053,9 +1057,7 @@ def test_write_behind_covers_the_whole_file_and_keeps_it_intact(
     from the cache once fsynced; without it (or when the filesystem refuses the advice),
     fsyncs while streaming bound what is left, and capture goes on."""
     step = 32 * 1024
-    monkeypatch.setattr(snapshot_folder, "WRITE_BEHIND_BYTES", step)
-    monkeypatch.setattr(mcap_writer, "_CHUNK_BYTES", 16 * 1024)
-    monkeypatch.setattr(snapshot_folder, "_FADVISE", fadvise != "absent")
+    options = WriteOptions(chunk_bytes=16 * 1024, write_behind_bytes=step, fadvise=fadvise != "absent")
     advised: list[tuple[int, int]] = []
     fsyncs: list[int] = []
     real_fadvise = getattr(os, "posix_fadvise", None)
@@ -1079,7 +1081,7 @@ def test_write_behind_covers_the_whole_file_and_keeps_it_intact(
         monkeypatch.setattr(os, "posix_fadvise", spy_fadvise)
     monkeypatch.setattr(os, "fsync", spy_fsync)
     rb = make_buffer()
-    w = writer_factory(settings(tmp_path, compression="none"), rb)
+    w = writer_factory(settings(tmp_path, compression="none"), rb, options)
     trig = T0 + 3 * S
     run_rig(rb, w, T0, T0 + 5 * S, {trig: {"kind": "behind"}})
     assert w.flush(30)
