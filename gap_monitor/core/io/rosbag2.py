@@ -80,7 +80,7 @@ def message_definitions(msgtypes: Set[str]) -> tuple[dict[str, str], list[str]]:
 
 
 def type_hash(msgtype: str) -> str:
-    """The type's RIHS01 description hash, or "" when its definition cannot be found."""
+    """The type's RIHS01 description hash; "" when none is installed or `msgtype` is no type name."""
     try:
         return type_description_hash(msgtype)
     except ValueError:

@@ -27,7 +27,20 @@ from snapshot_helpers import (
     snapshot_every,
 )
 
-from gap_monitor.core.capture.policy import SnapshotSettings, check_ring_buffer
+from gap_monitor.core.capture.policy import (
+    TMP_MARK,
+    RefusedError,
+    SnapshotSettings,
+    StartLimits,
+    check_ring_buffer,
+    check_size,
+    estimate_bytes,
+    is_snapshot_name,
+    is_temporary_name,
+    over_quota,
+    room_needed,
+    snapshot_name,
+)
 
 
 @pytest.fixture
@@ -165,6 +178,45 @@ def test_check_ring_buffer_reports_windows_shorter_than_pre_s(tmp_path: Path) ->
     assert any("/imu" in p for p in problems) and any("/camera/image" in p for p in problems)
 
 
+def test_window_and_its_extension_stop_at_max_post_s(tmp_path: Path) -> None:
+    s = settings(tmp_path, pre_s=2.0, post_s=1.0, max_post_s=3.0)
+    assert s.window_ns(T0) == (T0 - 2 * S, T0 + 1 * S)
+    assert s.extended_end_ns(T0, T0 + 1 * S, T0 + 500 * MS) == T0 + 1500 * MS
+    assert s.extended_end_ns(T0, T0 + 2 * S, T0 + 100 * MS) == T0 + 2 * S  # never earlier
+    assert s.extended_end_ns(T0, T0 + 2 * S, T0 + 5 * S) == T0 + 3 * S  # capped
+
+
+def test_start_limits_cooldown_rate_and_clock_jump(tmp_path: Path) -> None:
+    limits = StartLimits(settings(tmp_path, cooldown_s=10.0, max_per_hour=2))
+    limits.observe(T0)
+    assert limits.refusal(T0) is None
+    limits.started(T0)
+    limits.ended(T0 + 1 * S)
+    refusal = limits.refusal(T0 + 5 * S)
+    assert refusal is not None and refusal[0] == "cooldown" and "6 s left" in refusal[1]
+    assert limits.refusal(T0 + 11 * S) is None
+    limits.started(T0 + 11 * S)
+    refusal = limits.refusal(T0 + 30 * S)
+    assert refusal is not None and refusal[0] == "rate"
+    assert limits.refusal(T0 + 3600 * S) is None  # the first start left the sliding hour
+    # A jump back of up to a second is jitter; more means the clock restarted.
+    limits.observe(T0 + 100 * S)
+    assert not limits.jumped_back(T0 + 99 * S) and limits.jumped_back(T0 + 99 * S - 1)
+    limits.restart()
+    limits.observe(T0 - 1000 * S)
+    assert limits.refusal(T0 - 1000 * S) is None and not limits.jumped_back(T0 - 1000 * S)
+
+
+def test_folder_names(tmp_path: Path) -> None:
+    name = snapshot_name(T0, "Novel Condition!", set())
+    assert name == "20251121T053012Z_novel_condition"
+    assert snapshot_name(T0, "Novel Condition!", {name, name + "_2"}) == name + "_3"
+    assert snapshot_name(T0, "///", set()) == "20251121T053012Z_trigger"
+    assert is_snapshot_name(name) and not is_temporary_name(name)
+    assert is_temporary_name(name + TMP_MARK + "abc_123") and not is_snapshot_name(name + TMP_MARK + "abc")
+    assert not is_snapshot_name("operator_notes")
+
+
 # -- quotas and free space ----------------------------------------------------------------------
 
 
@@ -223,6 +275,35 @@ def test_low_free_space_stops_capture_with_a_reason(
     assert "min_free_bytes" in st.stopped_reason
     assert complete_snapshots(s.output_dir) == []
     assert w.trigger({"kind": "again"}, T0 + 50 * S).outcome == "stopped"
+
+
+def test_estimate_scales_the_sample_to_the_window(tmp_path: Path) -> None:
+    s = settings(tmp_path, pre_s=2.0, post_s=1.0)
+    rb = make_buffer()
+    for k in range(4):
+        rb.push("/imu", T0 + k * MS, bytes(100))
+    sample = rb.window(T0, T0 + 10 * MS, include_latched=False)
+    # (100 + 64 bytes each) x 4 over 2 s, scaled to 3 s, plus the fixed overhead.
+    assert estimate_bytes(s, sample, 2.0, []) == 164 * 4 * 3 // 2 + 64 * 1024
+
+
+def test_room_needed_names_what_is_over_or_refuses(tmp_path: Path) -> None:
+    s = settings(tmp_path, quota_count=2, quota_bytes=1000, min_free_bytes=100)
+    kept = [("a", 300), ("b", 300)]
+    assert room_needed(s, 100, kept, free_bytes=10_000) == "2 + 1 snapshots > quota_count 2"
+    assert room_needed(s, 100, kept[:1], free_bytes=10_000) == ""
+    assert room_needed(s, 800, kept[:1], free_bytes=10_000) == "300 + 800 bytes > quota_bytes 1000"
+    assert room_needed(s, 100, kept[:1], free_bytes=150) == "150 bytes free, min_free_bytes 100"
+    assert over_quota(s, kept, 0, 0) == ""
+    with pytest.raises(RefusedError) as full:  # deleting every snapshot would not free enough
+        room_needed(s, 100, kept[:1], free_bytes=-150)
+    assert full.value.stop and "min_free_bytes 100" in full.value.reason
+    with pytest.raises(RefusedError) as stop:
+        room_needed(settings(tmp_path, quota_count=2, on_quota="stop"), 100, kept, free_bytes=10_000)
+    assert stop.value.stop and "on_quota is 'stop'" in stop.value.reason
+    with pytest.raises(RefusedError) as big:
+        check_size(s, 1001)
+    assert not big.value.stop and "exceeds quota_bytes 1000" in big.value.reason
 
 
 # -- settings -----------------------------------------------------------------------------------
