@@ -360,12 +360,14 @@ class SnapshotFolder:
         return folder_size(self.folder)
 
     def discard(self) -> None:
+        """Remove the temporary folder and everything in it."""
         if self._mcap is not None:
             self._mcap.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def free_path(path: Path) -> Path:
+    """`path`, or `path_2`, `path_3`... when it exists."""
     candidate, n = path, 1
     while candidate.exists():
         n += 1
@@ -381,6 +383,7 @@ def _write_synced(open_file: Callable[[Path], IO[bytes]], path: Path, data: byte
 
 
 def fsync_dir(path: Path) -> None:
+    """Make the folder's entries (new files, a rename) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -392,6 +395,7 @@ def fsync_dir(path: Path) -> None:
 
 
 def folder_size(path: Path) -> int:
+    """Bytes of the files under `path` (those that vanish meanwhile count 0)."""
     total = 0
     for child in path.rglob("*"):
         try:

@@ -1,4 +1,5 @@
-"""Snapshots: the ring buffer's pre-trigger window plus a post-trigger window, as rosbag2 folders.
+"""The snapshot writer: the ring buffer's pre-trigger window plus a post-trigger window, as rosbag2
+folders, written on a background thread so that a folder is either complete or absent.
 
 A snapshot is a folder `<output_dir>/<UTC time>_<kind>/` (e.g. `20261121T053012Z_novel_condition`)
 holding `metadata.yaml` (rosbag2 metadata, version 8), one `<name>_0.mcap` (profile `ros2`, schemas
@@ -23,7 +24,7 @@ is extended are the `policy`'s decisions; this module applies them. If the clock
 more than a second (sim time restarted), an open snapshot is written as it is (marked truncated).
 
 Ring buffer requirement: every non-latched topic must hold at least `pre_s` seconds (its
-`window_s`, and `total_bytes` for its data rate); see `check_ring_buffer`. The post-window only
+`window_s`, and `total_bytes` for its data rate); see `policy.check_ring_buffer`. The post-window only
 needs the buffer to hold what arrives between two polls, because `poll` collects incrementally.
 Collected messages are referenced (not copied) until the snapshot is complete (a rewrite may
 need them), so while a snapshot is collected or queued, memory grows by its payload size on top
@@ -31,7 +32,7 @@ of the ring buffer's budget.
 
 Files are streamed on one background thread into `<name>.tmp-XXXXXXXX/`: messages are written
 in log-time order once they are `_HOLDBACK_NS` older than the poll that collected them, and
-handed to the disk every `WRITE_BEHIND_BYTES` (then dropped from the page cache), so little is
+handed to the disk every `write_behind_bytes` (then dropped from the page cache), so little is
 left to write when the post window ends. A message that still arrives older than what was
 streamed (or a latched message replaced, or a window cut short) makes the writer rewrite the
 MCAP sorted at the end, so messages are always in log-time order.
@@ -107,7 +108,7 @@ class _Collecting:
     triggers: list[dict[str, Any]] = field(default_factory=list)
 
 
-# Commands for the writer thread, in order: one SnapshotStart, any _Batch, one _Finish per snapshot.
+# Commands for the writer thread, in order: one SnapshotStart, any _Batch, one SnapshotEnd per snapshot.
 
 
 @dataclass
