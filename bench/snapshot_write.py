@@ -60,14 +60,10 @@ import numpy.typing as npt
 from bench import BenchOptions
 from bench.machine import load
 from bench.report import BenchResult, Row, Table, at_most, format_number, ratio
-from gap_monitor.core.capture import snapshot as snapshot_module
+from gap_monitor.core.capture.policy import COMPRESSIONS, SnapshotSettings
 from gap_monitor.core.capture.ring_buffer import RingBuffer
-from gap_monitor.core.capture.snapshot import (
-    COMPRESSIONS,
-    WRITE_BEHIND_BYTES,
-    SnapshotSettings,
-    SnapshotWriter,
-)
+from gap_monitor.core.capture.snapshot_folder import WRITE_BEHIND_BYTES, WriteOptions
+from gap_monitor.core.capture.writer import SnapshotWriter
 from gap_monitor.sim.record import SimSerializer
 from gap_monitor.sim.rig import (
     DEFAULT_TOPICS,
@@ -358,14 +354,19 @@ def snapshot_payload(pool: MessagePool, t0_ns: int) -> list[bytes]:
 
 
 def simulated_write(
-    compression: str, pool: MessagePool, folder: Path, t0_ns: int
+    compression: str, pool: MessagePool, folder: Path, t0_ns: int, chunk_crcs: bool = True
 ) -> tuple[SimulatedWrite, list[bytes]]:
     """Phase 1 for one compression, triggered at `t0_ns`; also the payload written, in order."""
     pre_ns, post_ns = round(PRE_S * NS), round(POST_S * NS)
     ring = make_ring(PRE_S + POST_S + 1.0, pool.bytes_per_s())
     fill(ring, pool, t0_ns - pre_ns - NS, t0_ns + 1)
     now = [t0_ns]
-    writer = SnapshotWriter(snapshot_settings(folder, compression), ring, clock=lambda: now[0])
+    writer = SnapshotWriter(
+        snapshot_settings(folder, compression),
+        ring,
+        clock=lambda: now[0],
+        options=WriteOptions(chunk_crcs=chunk_crcs),
+    )
     try:
         # The writer streams from the trigger on, so its write time runs from the trigger to the
         # flush; the simulated post window itself costs only the pushes (references into the pool).
@@ -647,11 +648,7 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> BenchResult:
             simulated.append(result)
             say(f"{compression} (simulated clock): {result.write_s:.2f} s, {result.mb_per_s:.0f} MB/s")
     # What the chunk CRCs cost (not a shipped setting): one uncompressed write without them.
-    snapshot_module._CHUNK_CRCS = False
-    try:
-        result, _ = simulated_write("none", pool, folder, t0_ns)
-    finally:
-        snapshot_module._CHUNK_CRCS = True
+    result, _ = simulated_write("none", pool, folder, t0_ns, chunk_crcs=False)
     result.compression = NO_CRC
     simulated.append(result)
     say(f"{NO_CRC} (simulated clock): {result.write_s:.2f} s, {result.mb_per_s:.0f} MB/s")

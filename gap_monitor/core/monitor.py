@@ -18,14 +18,10 @@ import cv2
 import numpy as np
 
 from gap_monitor import __version__
+from gap_monitor.core.capture.policy import SnapshotSettings, TriggerResult, check_ring_buffer
 from gap_monitor.core.capture.ring_buffer import RingBuffer
-from gap_monitor.core.capture.snapshot import (
-    SnapshotSettings,
-    SnapshotWriter,
-    TriggerResult,
-    check_ring_buffer,
-)
 from gap_monitor.core.capture.triggers import CAPTURE_KINDS, TriggerSet, build_triggers
+from gap_monitor.core.capture.writer import SnapshotWriter
 from gap_monitor.core.conditions.feed import ConditionSettings, FeatureFeed, FeedStream
 from gap_monitor.core.conditions.profile import Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScore

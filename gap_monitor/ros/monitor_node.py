@@ -26,7 +26,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from gap_monitor.core.capture.snapshot import OutputDirError
+from gap_monitor.core.capture.policy import OutputDirError
 from gap_monitor.core.conditions.profile import Profile, ProfileError
 from gap_monitor.core.config.model import (
     ConfigError,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from gap_monitor.core.capture.snapshot import COMPRESSIONS, ON_QUOTA, SnapshotSettings
+from gap_monitor.core.capture.policy import COMPRESSIONS, ON_QUOTA, SnapshotSettings
 from gap_monitor.core.config.validation import Checker
 from gap_monitor.errors import ConfigError as ConfigError  # re-exported until importers move
 

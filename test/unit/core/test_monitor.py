@@ -307,8 +307,11 @@ def test_novel_condition_fires_with_the_top_feature_snapshots_and_clears(tmp_pat
 
 def test_full_disk_stops_capture_with_a_diagnostic_and_monitoring_goes_on(tmp_path, monkeypatch):
     import errno
+    from functools import partial
 
-    from gap_monitor.core.capture import snapshot
+    from gap_monitor.core import monitor as monitor_module
+    from gap_monitor.core.capture.snapshot_folder import WriteOptions, open_output
+    from gap_monitor.core.capture.writer import SnapshotWriter
 
     class FullDisk:
         def __init__(self, f):
@@ -326,8 +329,11 @@ def test_full_disk_stops_capture_with_a_diagnostic_and_monitoring_goes_on(tmp_pa
         def __exit__(self, *exc):
             self._f.close()
 
-    real_open = snapshot._open_output
-    monkeypatch.setattr(snapshot, "_open_output", lambda path: FullDisk(real_open(path)))
+    def open_file(path):
+        return FullDisk(open_output(path))
+
+    full_disk = WriteOptions(open_file=open_file)
+    monkeypatch.setattr(monitor_module, "SnapshotWriter", partial(SnapshotWriter, options=full_disk))
     monitor = Monitor(config_from_parameters(PARAMS), 1_000 * NS, output_dir=tmp_path / "snaps")
     rig = Rig(monitor)
     rig.run(3.0)
