@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("sim_args", nargs=argparse.REMAINDER, help="arguments for sim (see `sim --help`)")
     sim.set_defaults(func=_cmd_sim)
 
-    from gap_monitor.offline import audit, replay, report
+    from gap_monitor.commands import audit, report
     from gap_monitor.offline import extraction as profiling
+    from gap_monitor.offline import replay
     from gap_monitor.sim import record as sim_record
 
     profiling.add_parser(sub)

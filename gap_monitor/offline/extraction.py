@@ -537,7 +537,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
     merge.add_argument("-o", "--output", required=True, help="merged profile YAML to write")
     merge.set_defaults(func=_cmd_merge)
 
-    from gap_monitor.offline.report import add_compare_parser  # the report module renders comparisons
+    from gap_monitor.commands.report import add_compare_parser  # `profile compare` lives with `report`
 
     add_compare_parser(sub)
 

@@ -41,16 +41,12 @@ Levels are the names OK / WARN / ERROR. `findings` holds every judged check, OK 
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 import math
 import os
-import sys
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -61,9 +57,7 @@ from gap_monitor.core.conditions.feed import imu_fields
 from gap_monitor.core.config.model import (
     COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPE,
-    ConfigError,
     MonitorConfig,
-    load_config,
 )
 from gap_monitor.core.events import Severity
 from gap_monitor.core.io import cdr
@@ -98,18 +92,14 @@ __all__ = [
     "RecordingAudit",
     "SkippedTopic",
     "TopicAudit",
-    "add_parser",
     "format_report",
     "has_header",
-    "main",
     "run_audit",
-    "run_from_args",
 ]
 
 AUDIT_SCHEMA = "gap_monitor.audit/1"
 IMU_TYPE = "sensor_msgs/msg/Imu"
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
-FAIL_ON = {"warn": Severity.WARN, "error": Severity.ERROR}
 
 _NS_PER_MS = 1_000_000
 _NS_PER_S = 1_000_000_000
@@ -1085,110 +1075,3 @@ def format_report(result: AuditResult, fail_on: Severity = Severity.ERROR) -> st
     verdict = "FAIL" if result.failed(fail_on) else "pass"
     out.append(f"worst level: {result.worst_level.name} ({verdict} with --fail-on {fail_on.name.lower()})")
     return "\n".join(out)
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-
-def _pair_arg(text: str) -> tuple[str, str]:
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected TOPIC_A,TOPIC_B (two different topics)")
-    return parts[0], parts[1]
-
-
-def add_parser(subparsers: Any) -> None:
-    """Register `audit` on an argparse subparsers object; its `func` returns the exit code."""
-    p = subparsers.add_parser(
-        "audit",
-        help="synchronization QA of recordings: stream timing, pairwise skew, camera-IMU offset",
-        description=(
-            "Audit recordings (rosbag2 folders, .mcap/.db3 files, ROS 1 .bag files): per-topic "
-            "rate, jitter, gaps, stamp problems and latency; header-stamp skew of topic pairs; "
-            "camera-IMU time offset from motion. Exit code 0: no finding at the --fail-on level; "
-            "1: at least one; 2: unreadable input or bad config."
-        ),
-    )
-    p.add_argument("recordings", nargs="+", metavar="REC", help="recordings to audit")
-    p.add_argument(
-        "--config",
-        metavar="PARAMS.yaml",
-        help="monitor parameter file: expected rates (streams) and skew_pairs",
-    )
-    p.add_argument(
-        "--fail-on",
-        choices=sorted(FAIL_ON),
-        default="error",
-        help="exit 1 when a finding reaches this level (default: error)",
-    )
-    p.add_argument("--json", metavar="OUT.json", help="also write the results as JSON here")
-    p.add_argument(
-        "--pairs",
-        nargs="+",
-        action="extend",
-        type=_pair_arg,
-        default=[],
-        metavar="A,B",
-        help="topic pairs to check for skew, in addition to the config's skew_pairs (default "
-        "without either: every pair of image topics); put REC arguments before this option",
-    )
-    p.add_argument(
-        "--no-motion", action="store_true", help="skip the motion-based camera-IMU offset (no image decoding)"
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    p.set_defaults(func=run_from_args)
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run the audit the parsed arguments describe; print the report; return the exit code."""
-    fail_on = FAIL_ON[args.fail_on]
-    config = None
-    if args.config:
-        try:
-            config = load_config(args.config)
-        except ConfigError as exc:
-            print(f"gap-monitor audit: bad config {exc}", file=sys.stderr)
-            return 2
-    progress = ProgressBar(sys.stderr, enabled=False if args.no_progress else None)
-    try:
-        result = run_audit(
-            args.recordings,
-            config=config,
-            pairs=args.pairs,
-            settings=AuditSettings(estimate_motion=not args.no_motion),
-            progress=progress,
-        )
-    except AuditInputError as exc:
-        progress.close()
-        print(f"gap-monitor audit: {exc}", file=sys.stderr)
-        return 2
-    progress.close()
-    print(format_report(result, fail_on))
-    if args.json:
-        try:
-            _write_json(Path(args.json), result.to_json_dict(fail_on))
-        except OSError as exc:
-            print(f"gap-monitor audit: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
-        print(f"wrote {args.json}")
-    return 1 if result.failed(fail_on) else 0
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write atomically: a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m gap_monitor.offline.audit REC...`: the audit without the rest of the CLI."""
-    parser = argparse.ArgumentParser(prog="gap-monitor")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,6 +14,7 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
+from gap_monitor.commands.audit import add_parser
 from gap_monitor.core.events import Severity
 from gap_monitor.core.timing.skew import SkewLimits
 from gap_monitor.offline.audit import (
@@ -21,7 +22,6 @@ from gap_monitor.offline.audit import (
     AuditResult,
     AuditSettings,
     ProgressBar,
-    add_parser,
     run_audit,
 )
 from gap_monitor.sim.rig import RigSettings, SimRig

@@ -19,6 +19,7 @@ import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
+from gap_monitor.commands import report as report_command
 from gap_monitor.core.conditions.feed import ConditionSettings
 from gap_monitor.core.conditions.profile import Profile, ProfileBuilder, feature_stats
 from gap_monitor.core.io.recordings import open_recording
@@ -487,7 +488,7 @@ def test_share_below_reads_the_histogram_and_respects_atoms():
 @pytest.mark.slow
 def test_cli_writes_the_report_and_refuses_bad_input(sim, tmp_path, capsys):
     out = tmp_path / "r.html"
-    code = report_mod.main(
+    code = report_command.main(
         ["report", "--profile", str(sim["profile"]), str(sim["deploy"]), "-o", str(out), "--no-progress",
          "--no-motion"]
     )  # fmt: skip
@@ -495,10 +496,10 @@ def test_cli_writes_the_report_and_refuses_bad_input(sim, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert out.is_file() and (tmp_path / "r.json").is_file()
     assert "collection targets:" in printed and "1. " in printed
-    assert report_mod.main(["report", "--profile", str(tmp_path / "none.yaml"), str(sim["deploy"])]) == 2
+    assert report_command.main(["report", "--profile", str(tmp_path / "none.yaml"), str(sim["deploy"])]) == 2
     assert "no such file" in capsys.readouterr().err
-    assert report_mod.main(["report", "--profile", str(sim["profile"]), str(tmp_path / "missing")]) == 2
-    assert report_mod.main(["compare", str(sim["profile"]), str(sim["profile"])]) == 0
+    assert report_command.main(["report", "--profile", str(sim["profile"]), str(tmp_path / "missing")]) == 2
+    assert report_command.main(["compare", str(sim["profile"]), str(sim["profile"])]) == 0
     assert "overlap 1.00" in capsys.readouterr().out
     with pytest.raises(ReportInputError, match="--snapshots"):
         build_report(sim["profile"], [sim["deploy"]], snapshots=tmp_path / "nowhere")

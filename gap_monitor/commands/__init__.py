@@ -1,0 +1,1 @@
+"""The `gap-monitor` command line: one module per verb."""
