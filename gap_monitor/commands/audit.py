@@ -12,7 +12,8 @@ from typing import Any
 
 from gap_monitor.core.config.model import ConfigError, load_config
 from gap_monitor.core.events import Severity
-from gap_monitor.offline.audit.analysis import AuditInputError, AuditSettings, format_report, run_audit
+from gap_monitor.offline.audit.analysis import AuditInputError, AuditSettings, run_audit
+from gap_monitor.render.audit_text import format_report
 from gap_monitor.render.progress import ProgressBar
 
 __all__ = ["FAIL_ON", "add_parser", "main", "run_from_args"]
