@@ -1,5 +1,8 @@
 """`gap-monitor audit`: the command line of the synchronization QA (what it checks:
-`gap_monitor.offline.audit`). Exit code 0: no finding at `--fail-on`; 1: one; 2: unusable input."""
+`gap_monitor.offline.audit`).
+
+Exit code: 0 when no finding reaches `--fail-on` (default error), 1 when one does, 2 for an
+unreadable recording, a bad config or a `--pairs` topic that no recording has."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Any
 
 from gap_monitor.core.config.model import ConfigError, load_config
 from gap_monitor.core.events import Severity
-from gap_monitor.offline.audit.analysis import AuditInputError, AuditSettings, run_audit
+from gap_monitor.offline.audit import AuditInputError, AuditSettings, run_audit
 from gap_monitor.render.audit_text import format_report
 from gap_monitor.render.progress import ProgressBar
 

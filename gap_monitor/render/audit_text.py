@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gap_monitor.core.events import Severity
-from gap_monitor.offline.audit.analysis import AuditResult, MotionAudit, TopicAudit
+from gap_monitor.offline.audit import AuditResult, MotionAudit, TopicAudit
 from gap_monitor.render.numbers import format_optional
 from gap_monitor.render.text import text_table
 

@@ -21,9 +21,9 @@ from gap_monitor.offline.audit import (
     AuditInputError,
     AuditResult,
     AuditSettings,
-    ProgressBar,
     run_audit,
 )
+from gap_monitor.render.progress import ProgressBar
 from gap_monitor.sim.rig import RigSettings, SimRig
 from gap_monitor.sim.scenario import Scenario
 
