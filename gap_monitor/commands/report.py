@@ -14,12 +14,12 @@ from gap_monitor.core.conditions.feed import ConditionSettings
 from gap_monitor.core.conditions.profile import Profile, ProfileError
 from gap_monitor.core.config.model import ConfigError, load_config
 from gap_monitor.offline.report.analysis import (
-    RANGE_NAME,
     ReportInputError,
     ReportSettings,
     build_report,
     compare_profiles,
 )
+from gap_monitor.offline.report.words import RANGE_NAME
 from gap_monitor.render.progress import ProgressBar
 
 __all__ = ["add_compare_parser", "add_parser", "main", "run_compare_from_args", "run_from_args"]

@@ -71,10 +71,8 @@ import numpy.typing as npt
 from gap_monitor.core.conditions.features import FEATURE_SPECS, JOINT_SEPARATOR
 from gap_monitor.core.conditions.feed import ConditionError, ConditionSettings, StreamConditions
 from gap_monitor.core.conditions.profile import (
-    QUANTILE_LEVELS,
     AlarmCalibration,
     FeatureStats,
-    Histogram,
     Profile,
     ProfileError,
     StreamProfile,
@@ -103,6 +101,14 @@ from gap_monitor.offline.audit import (
     PairAudit,
     TopicAudit,
     run_audit,
+)
+from gap_monitor.offline.report.histograms import common_edges, distribution_grid, rebin, share_below
+from gap_monitor.offline.report.words import (
+    CRITERION,
+    RANGE_NAME,
+    duration,
+    percent,
+    readable_unit,
 )
 
 __all__ = [
@@ -135,7 +141,6 @@ __all__ = [
 REPORT_SCHEMA = "gap_monitor.report/1"
 COMPARE_SCHEMA = "gap_monitor.profile_compare/1"
 SCHEMA_PATH = Path(__file__).with_name("report_schema.json")
-RANGE_NAME = "p1-p99"
 
 NS = 1_000_000_000
 FloatArray = npt.NDArray[np.float64]
@@ -320,7 +325,7 @@ class TargetFeature:
 
     def phrase(self) -> str:
         """``mean_luminance below 58``; the unit only when it reads as one."""
-        unit = f" {self.unit}" if _readable_unit(self.unit) else ""
+        unit = f" {self.unit}" if readable_unit(self.unit) else ""
         return f"{self.feature} {self.side} {format_value(self.cut)}{unit}"
 
 
@@ -341,9 +346,9 @@ class CollectionTarget:
         """``/cam: mean_luminance below 58: 18 % of deployment time, 0.2 % of training``."""
         lead = self.lead
         out = (
-            f"{lead.stream}: {lead.phrase()}: {_pct(lead.deployment_share)} of deployment time "
-            f"({_seconds(lead.deployment_share * self.observed_s)} of {_seconds(self.observed_s)} "
-            f"observed), {_pct(lead.training_share)} of training"
+            f"{lead.stream}: {lead.phrase()}: {percent(lead.deployment_share)} of deployment time "
+            f"({duration(lead.deployment_share * self.observed_s)} of {duration(self.observed_s)} "
+            f"observed), {percent(lead.training_share)} of training"
         )
         if self.related:
             out += "; with " + ", ".join(r.phrase() for r in self.related[:4])
@@ -994,62 +999,6 @@ def _episodes(stream: StreamReport, mask: BoolArray) -> tuple[tuple[int, int, in
     return tuple(out)
 
 
-def share_below(stats: FeatureStats, x: float, strict: bool) -> float:
-    """Share of the samples below x (at or below unless `strict`): the histogram's estimate
-    (uniform within bins), kept within the bounds the stored quantiles imply. The bounds matter
-    for features with atoms (integer levels, saturation): an atom at a bin edge is otherwise
-    spread across its whole bin."""
-    estimate = _histogram_cdf(stats.histogram, x, strict)
-    if math.isnan(estimate):
-        return estimate
-    levels = QUANTILE_LEVELS
-    if strict:  # F(x-): levels whose quantile is below x are below; those at or above x bound it
-        lower = max((lv for lv, q in zip(levels, stats.quantiles, strict=True) if q < x), default=0.0)
-        upper = min((lv for lv, q in zip(levels, stats.quantiles, strict=True) if q >= x), default=1.0)
-    else:
-        lower = max((lv for lv, q in zip(levels, stats.quantiles, strict=True) if q <= x), default=0.0)
-        upper = min((lv for lv, q in zip(levels, stats.quantiles, strict=True) if q > x), default=1.0)
-    if x < stats.min or (strict and x == stats.min):
-        return 0.0
-    if x > stats.max or (not strict and x == stats.max):
-        return 1.0
-    return float(min(max(estimate, lower), upper))
-
-
-def _histogram_cdf(hist: Histogram, x: float, strict: bool = False) -> float:
-    """Share of the histogram's mass at or below x (strictly below when `strict`), uniform in bins."""
-    total = hist.total
-    if total <= 0 or not math.isfinite(hist.low):
-        return math.nan
-    if hist.low == hist.high:
-        return 1.0 if (x > hist.low or (x == hist.low and not strict)) else 0.0
-    return float(_cdf_at(hist, np.array([x]))[0])
-
-
-def _cdf_at(hist: Histogram, xs: FloatArray) -> FloatArray:
-    """Mass share at or below each x, uniform within the bins (the last one closed)."""
-    total = hist.total
-    if total <= 0 or not math.isfinite(hist.low):
-        return np.full(xs.shape, np.nan)
-    if hist.low == hist.high:
-        return np.asarray(np.where(xs >= hist.low, 1.0, 0.0), dtype=np.float64)
-    edges = hist.edges()
-    counts = np.asarray(hist.counts, dtype=np.float64)
-    cumulative = np.concatenate([[0.0], np.cumsum(counts)]) / total
-    return np.asarray(np.interp(xs, edges, cumulative, left=0.0, right=1.0), dtype=np.float64)
-
-
-def _rebin(hist: Histogram, edges: FloatArray) -> FloatArray:
-    """The histogram's shares in the bins `edges` (uniform within its own bins)."""
-    if hist.total <= 0 or not math.isfinite(hist.low):
-        return np.zeros(edges.size - 1)
-    if hist.low == hist.high:
-        # The bin np.histogram would put the value in, so a point mass lines up with deployment values.
-        counts, _ = np.histogram([hist.low], bins=edges)
-        return np.asarray(counts, dtype=np.float64)
-    return np.asarray(np.diff(_cdf_at(hist, edges)), dtype=np.float64)
-
-
 # ----------------------------------------------------------------------------------------------
 # Snapshots
 
@@ -1168,12 +1117,12 @@ class FeatureComparison:
     def text(self) -> str:
         parts = []
         if self.below_share > 0:
-            parts.append(f"below {format_value(self.a.p1)}: {_pct(self.below_share)}")
+            parts.append(f"below {format_value(self.a.p1)}: {percent(self.below_share)}")
         if self.above_share > 0:
-            parts.append(f"above {format_value(self.a.p99)}: {_pct(self.above_share)}")
+            parts.append(f"above {format_value(self.a.p99)}: {percent(self.above_share)}")
         where = f" ({', '.join(parts)})" if parts else ""
         return (
-            f"{self.stream}: {self.feature}: {_pct(self.outside_share)} of B outside A's {RANGE_NAME}"
+            f"{self.stream}: {self.feature}: {percent(self.outside_share)} of B outside A's {RANGE_NAME}"
             f"{where}; overlap {self.overlap:.2f}"
         )
 
@@ -1234,8 +1183,8 @@ def compare_profiles(
                 continue
             if fa.count == 0 or fb.count == 0:
                 continue
-            edges = _grid(fa, fb, histogram_bins)
-            overlap = float(np.minimum(_rebin(fa.histogram, edges), _rebin(fb.histogram, edges)).sum())
+            edges = common_edges(fa, fb, histogram_bins)
+            overlap = float(np.minimum(rebin(fa.histogram, edges), rebin(fb.histogram, edges)).sum())
             below = share_below(fb, fa.p1, strict=True)
             above = 1.0 - share_below(fb, fa.p99, strict=False)
             rows.append(
@@ -1255,14 +1204,6 @@ def compare_profiles(
     return ProfileComparison(
         a_label, b_label, a, b, tuple(rows), tuple(only_a), tuple(only_b), histogram_bins
     )
-
-
-def _grid(a: FeatureStats, b: FeatureStats, bins: int) -> FloatArray:
-    low, high = min(a.min, b.min), max(a.max, b.max)
-    if not high > low:
-        pad = max(a.resolution, abs(low) * 1e-3, 1e-9)
-        low, high = low - pad, high + pad
-    return np.linspace(low, high, bins + 1, dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1288,31 +1229,6 @@ def _stats_json(st: FeatureStats) -> dict[str, Any]:
 
 def _feature_plot_id(stream_index: int, feature_index: int) -> str:
     return f"dist-{stream_index}-{feature_index}"
-
-
-def _distribution_grid(feature: FeatureReport, bins: int) -> tuple[FloatArray, FloatArray, FloatArray, int]:
-    """Common bins for the overlay: edges, training shares, deployment shares, values clipped."""
-    st = feature.training
-    finite = feature.values[np.isfinite(feature.values)]
-    low, high = st.min, st.max
-    if finite.size:
-        # A few wild values must not squash the plot: beyond 1000 samples the axis ends at the
-        # deployment's p0.1 / p99.9 (the clipped count is reported).
-        robust = finite.size >= 1000
-        lo_d = float(np.quantile(finite, 0.001)) if robust else float(np.min(finite))
-        hi_d = float(np.quantile(finite, 0.999)) if robust else float(np.max(finite))
-        low, high = min(low, lo_d), max(high, hi_d)
-    if not high > low:
-        pad = max(st.resolution, abs(low) * 0.01, 0.5 if st.resolution >= 1 else 1e-6)
-        low, high = low - pad, high + pad
-    edges = np.linspace(low, high, bins + 1, dtype=np.float64)
-    training = _rebin(st.histogram, edges)
-    clipped = int(((finite < low) | (finite > high)).sum())
-    deployment = np.zeros(bins)
-    if finite.size:
-        counts, _ = np.histogram(np.clip(finite, low, high), bins=edges)
-        deployment = counts / finite.size
-    return edges, training, deployment, clipped
 
 
 def _report_json(report: Report) -> dict[str, Any]:
@@ -1345,7 +1261,7 @@ def _report_json(report: Report) -> dict[str, Any]:
                 }
                 entry["novel_below_share"] = float(f.novel_below.sum()) / n
                 entry["novel_above_share"] = float(f.novel_above.sum()) / n
-                edges, training, deployment, clipped = _distribution_grid(f, bins)
+                edges, training, deployment, clipped = distribution_grid(f.training, f.values, bins)
                 entry["histogram"] = {
                     "edges": [float(e) for e in edges],
                     "training": [float(v) for v in training],
@@ -1535,44 +1451,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Words
-
-
-CRITERION = (
-    "A feature side is a collection target when, on that side of the training p1-p99 range, "
-    "persistent novel samples cover at least min_share of the stream's deployment samples. A sample "
-    "is novel when the feature alone would take the stream's score over the profile's calibrated "
-    "alarm threshold (score -log10 min(1, 2 m p), p the two-sided tail probability of the "
-    "monitor's tail model, m the stream's scored features); novel samples persist when fire_k of "
-    "fire_n consecutive samples are novel (the calibrated alarm's rule). Held-out training data "
-    "exceeds that threshold at most at the calibrated false-alarm rate."
-)
-
-
-def _pct(share: float | None) -> str:
-    if share is None or not math.isfinite(share):
-        return "-"
-    percent = 100.0 * share
-    if percent == 0:
-        return "0 %"
-    if percent < 0.1:
-        return "< 0.1 %"
-    if percent < 10:
-        return f"{percent:.1f} %"
-    return f"{percent:.0f} %"
-
-
-def _seconds(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _readable_unit(unit: str) -> bool:
-    """Physical units read well after a number; descriptive ones ("level (0-255)") do not."""
-    return bool(unit) and not any(c in unit for c in "(|") and unit not in ("fraction", "count")
+# Dates and sizes
 
 
 def _utc(ns: int | None) -> str:
@@ -2253,9 +2132,9 @@ def _targets_html(report: Report) -> str:
                 str(t.rank),
                 _e(t.stream),
                 _e(lead.phrase()),
-                _pct(lead.deployment_share),
-                _pct(lead.training_share),
-                _pct(lead.novel_share),
+                percent(lead.deployment_share),
+                percent(lead.training_share),
+                percent(lead.novel_share),
                 format_value(lead.severity),
                 format_value(lead.median_novel_value),
                 f"{format_value(lead.edge)} ({'p1' if lead.side == 'below' else 'p99'})",
@@ -2331,7 +2210,7 @@ def _distributions_html(report: Report) -> str:
             else f"no calibrated alarm: threshold {format_value(s.threshold)} assumed"
         )
         out.append(
-            f'<p class="small">{s.samples} samples over {_seconds(s.observed_s)} ({_e(s.msgtype or "")}); '
+            f'<p class="small">{s.samples} samples over {duration(s.observed_s)} ({_e(s.msgtype or "")}); '
             f"{alarm}; {len(s.episodes)} alarm(s); {s.malformed} malformed message(s)"
             f"{'; ' + _e(s.note) if s.note else ''}</p>"
         )
@@ -2340,10 +2219,10 @@ def _distributions_html(report: Report) -> str:
         for fi, f in enumerate(s.features):
             st = f.training
             if f.deployment_count:
-                edges, training, deployment, clipped = _distribution_grid(f, bins)
+                edges, training, deployment, clipped = distribution_grid(f.training, f.values, bins)
                 note = (
-                    f"outside {RANGE_NAME}: {_pct(f.outside_share)} (below {_pct(f.below_share)}, "
-                    f"above {_pct(f.above_share)})"
+                    f"outside {RANGE_NAME}: {percent(f.outside_share)} (below {percent(f.below_share)}, "
+                    f"above {percent(f.above_share)})"
                 )
                 if clipped:
                     note += f"; {clipped} beyond the axis"
@@ -2372,9 +2251,9 @@ def _distributions_html(report: Report) -> str:
                     format_value(st.p99),
                     "-" if q["p50"] is None else format_value(q["p50"]),
                     str(f.deployment_count),
-                    _pct(f.below_share),
-                    _pct(f.above_share),
-                    _pct(float(f.novel_below.sum() + f.novel_above.sum()) / f.deployment_count)
+                    percent(f.below_share),
+                    percent(f.above_share),
+                    percent(float(f.novel_below.sum() + f.novel_above.sum()) / f.deployment_count)
                     if f.deployment_count
                     else "-",
                 ]
@@ -2558,7 +2437,7 @@ def _method_html(report: Report) -> str:
         "built with.</p>"
         f"<p>Training range: the profile's {RANGE_NAME} per feature. Shares are shares of a stream's "
         "feature samples, which come evenly in time while the stream flows.</p>"
-        f"<p>Collection targets: {_e(CRITERION)} Here min_share = {_pct(report.settings.min_share)}; "
+        f"<p>Collection targets: {_e(CRITERION)} Here min_share = {percent(report.settings.min_share)}; "
         "streams without a calibrated alarm use threshold "
         f"{format_value(report.settings.uncalibrated_threshold)}. "
         'The cut X in "feature below X" is the least extreme persistent novel value rounded outward (never '
@@ -2581,9 +2460,9 @@ def _compare_html(c: ProfileComparison) -> str:
             str(i),
             _e(f.stream),
             _e(f.feature),
-            _pct(f.outside_share),
-            _pct(f.below_share),
-            _pct(f.above_share),
+            percent(f.outside_share),
+            percent(f.below_share),
+            percent(f.above_share),
             f"{f.overlap:.2f}",
             format_value(f.a.p1),
             format_value(f.a.p99),
@@ -2619,7 +2498,7 @@ def _compare_html(c: ProfileComparison) -> str:
         out.append(f"<p>Only in B: {_e(', '.join(c.only_in_b))}</p>")
     figures = []
     for i, f in enumerate(c.features, start=1):
-        edges = _grid(f.a, f.b, c.histogram_bins)
+        edges = common_edges(f.a, f.b, c.histogram_bins)
         figures.append(
             "<figure>"
             + distribution_svg(
@@ -2627,12 +2506,12 @@ def _compare_html(c: ProfileComparison) -> str:
                 f"{f.stream} {f.feature}",
                 f.unit,
                 edges,
-                _rebin(f.a.histogram, edges),
-                _rebin(f.b.histogram, edges),
+                rebin(f.a.histogram, edges),
+                rebin(f.b.histogram, edges),
                 f.a.p1,
                 f.a.p99,
                 labels=("A", "B"),
-                note=f"B outside A's {RANGE_NAME}: {_pct(f.outside_share)}; overlap {f.overlap:.2f}",
+                note=f"B outside A's {RANGE_NAME}: {percent(f.outside_share)}; overlap {f.overlap:.2f}",
             )
             + "</figure>"
         )
