@@ -33,6 +33,7 @@ from gap_monitor.offline.report import (
     build_report,
     compare_profiles,
     persistent,
+    report_json,
     round_cut,
     share_below,
 )
@@ -300,7 +301,7 @@ def test_report_files_are_self_contained_and_json_validates(sim_report, tmp_path
 
 @pytest.mark.slow
 def test_schema_validator_rejects_broken_reports(sim_report, schema):
-    data = sim_report.to_json_dict()
+    data = report_json(sim_report)
     assert validate(data, schema, schema) == []
     broken = json.loads(json.dumps(data))
     del broken["targets"]
@@ -386,7 +387,7 @@ def test_real_second_half_has_no_condition_beyond_the_calibrated_rate(euroc, sch
     assert outside > 0.02
     # ...but none beyond what the calibrated alarm allows in-distribution data: no target.
     assert report.targets == (), [t.text() for t in report.targets]
-    assert validate(report.to_json_dict(), schema, schema) == []
+    assert validate(report_json(report), schema, schema) == []
 
 
 @pytest.mark.slow
