@@ -21,6 +21,7 @@ from gap_monitor.offline.report.analysis import (
 )
 from gap_monitor.offline.report.words import RANGE_NAME
 from gap_monitor.render.progress import ProgressBar
+from gap_monitor.render.report_html import write_comparison, write_report
 
 __all__ = ["add_compare_parser", "add_parser", "main", "run_compare_from_args", "run_from_args"]
 
@@ -90,7 +91,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         return 2
     bar.close()
     try:
-        html_path, json_path = report.write(args.output)
+        html_path, json_path = write_report(report, args.output)
     except OSError as exc:
         print(f"gap-monitor report: cannot write {args.output}: {exc}", file=sys.stderr)
         return 2
@@ -134,7 +135,7 @@ def run_compare_from_args(args: argparse.Namespace) -> int:
     print(result.format_text())
     if args.output:
         try:
-            html_path, json_path = result.write(args.output)
+            html_path, json_path = write_comparison(result, args.output)
         except OSError as exc:
             print(f"profile compare: cannot write {args.output}: {exc}", file=sys.stderr)
             return 2

@@ -37,6 +37,7 @@ from gap_monitor.offline.report import (
     round_cut,
     share_below,
 )
+from gap_monitor.render.report_html import report_html, write_comparison, write_report
 from gap_monitor.sim.record import record_sim
 from gap_monitor.sim.rig import DEFAULT_TOPICS, RigSettings
 from gap_monitor.sim.scenario import Fault, Scenario
@@ -272,14 +273,14 @@ def test_snapshot_catalogue_lists_when_why_duration_size_and_path(sim, sim_repor
     assert any(name in LUMINANCE for name in (t.split(" ")[0] for t in first.triggers[0].top))
     dark = next(t for t in sim_report.targets if t.stream == DEFAULT_TOPICS["camera"])
     assert first.name in dark.snapshots
-    html = sim_report.to_html()
+    html = report_html(sim_report)
     for entry in sim_report.snapshots:
         assert entry.name in html and entry.path in html
 
 
 @pytest.mark.slow
 def test_report_files_are_self_contained_and_json_validates(sim_report, tmp_path, schema):
-    html_path, json_path = sim_report.write(tmp_path / "report.html")
+    html_path, json_path = write_report(sim_report, tmp_path / "report.html")
     assert json_path == tmp_path / "report.json"
     data = json.loads(json_path.read_text())
     assert validate(data, schema, schema) == []
@@ -442,7 +443,7 @@ def test_compare_writes_html_and_json(tmp_path):
     rng = np.random.default_rng(2)
     a = _profile({"mean_luminance": rng.normal(120, 10, 500)})
     b = _profile({"mean_luminance": rng.normal(60, 10, 500), "sharpness": rng.normal(5, 1, 500)})
-    html_path, json_path = compare_profiles(a, b).write(tmp_path / "compare.html")
+    html_path, json_path = write_comparison(compare_profiles(a, b), tmp_path / "compare.html")
     data = json.loads(json_path.read_text())
     assert data["features"][0]["feature"] == "mean_luminance"
     assert data["features"][0]["below_share"] > 0.95
