@@ -11,8 +11,9 @@ from pathlib import Path
 
 from gap_monitor.core.conditions.scoring import format_value
 from gap_monitor.core.events import Severity
-from gap_monitor.offline.report.analysis import NS, ProfileComparison, Report
+from gap_monitor.offline.report.analysis import ProfileComparison
 from gap_monitor.offline.report.histograms import common_edges, distribution_grid, rebin
+from gap_monitor.offline.report.model import NS, Report
 from gap_monitor.offline.report.to_json import comparison_json, feature_plot_id, report_json
 from gap_monitor.offline.report.words import CRITERION, RANGE_NAME, duration, percent
 from gap_monitor.render.numbers import format_bytes, format_optional, format_utc

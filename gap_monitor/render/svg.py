@@ -16,7 +16,7 @@ from gap_monitor.core.conditions.scoring import format_value
 from gap_monitor.core.events import Severity
 from gap_monitor.core.timing.skew import nearest_offsets
 from gap_monitor.offline.audit import PairAudit, TopicAudit
-from gap_monitor.offline.report.analysis import (
+from gap_monitor.offline.report.model import (
     NS,
     BoolArray,
     FloatArray,

@@ -8,13 +8,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 
 from gap_monitor.core.conditions.profile import QUANTILE_LEVELS, FeatureStats, Histogram
+from gap_monitor.offline.report.model import FloatArray
 
 __all__ = ["common_edges", "distribution_grid", "rebin", "share_below"]
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def share_below(stats: FeatureStats, x: float, strict: bool) -> float:

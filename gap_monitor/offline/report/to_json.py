@@ -15,13 +15,8 @@ from gap_monitor.offline.report.histograms import distribution_grid
 from gap_monitor.offline.report.words import CRITERION, RANGE_NAME
 
 if TYPE_CHECKING:
-    from gap_monitor.offline.report.analysis import (
-        CollectionTarget,
-        ProfileComparison,
-        Report,
-        SnapshotEntry,
-        TargetFeature,
-    )
+    from gap_monitor.offline.report.analysis import ProfileComparison
+    from gap_monitor.offline.report.model import CollectionTarget, Report, SnapshotEntry, TargetFeature
 
 __all__ = [
     "COMPARE_SCHEMA",
