@@ -13,7 +13,7 @@ from typing import Any
 from gap_monitor.core.conditions.feed import ConditionSettings
 from gap_monitor.core.conditions.profile import Profile, ProfileError
 from gap_monitor.core.config.model import ConfigError, load_config
-from gap_monitor.offline.report.analysis import (
+from gap_monitor.offline.report import (
     ReportInputError,
     ReportSettings,
     build_report,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gap_monitor.core.conditions.scoring import format_value
 from gap_monitor.core.events import Severity
-from gap_monitor.offline.report.analysis import ProfileComparison
+from gap_monitor.offline.report.compare import ProfileComparison
 from gap_monitor.offline.report.histograms import common_edges, distribution_grid, rebin
 from gap_monitor.offline.report.model import NS, Report
 from gap_monitor.offline.report.to_json import comparison_json, feature_plot_id, report_json

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from gap_monitor.core.conditions.profile import FeatureStats
+from gap_monitor.offline.report.compare import ProfileComparison
 from gap_monitor.offline.report.histograms import distribution_grid
+from gap_monitor.offline.report.model import CollectionTarget, Report, SnapshotEntry, TargetFeature
 from gap_monitor.offline.report.words import CRITERION, RANGE_NAME
-
-if TYPE_CHECKING:
-    from gap_monitor.offline.report.analysis import ProfileComparison
-    from gap_monitor.offline.report.model import CollectionTarget, Report, SnapshotEntry, TargetFeature
 
 __all__ = [
     "COMPARE_SCHEMA",
@@ -28,11 +26,7 @@ __all__ = [
 ]
 
 REPORT_SCHEMA = "gap_monitor.report/1"
-
-
 COMPARE_SCHEMA = "gap_monitor.profile_compare/1"
-
-
 SCHEMA_PATH = Path(__file__).with_name("report_schema.json")
 
 
