@@ -1,5 +1,5 @@
-"""`gap-monitor report`: how a deployment's conditions compare with the training profile, as one
-self-contained HTML page (plots are inline SVG) plus `report.json` beside it.
+"""The report's analysis: `build_report` measures deployment recordings against a training profile
+and returns the `model.Report` (the pages and JSON are rendered from it elsewhere).
 
 What is measured. Every deployment recording is streamed once through the live feature path
 (`conditions.StreamConditions`: images decimated by header stamp before they are decoded, IMU /
@@ -61,13 +61,11 @@ from gap_monitor.offline.audit import (
     run_audit,
 )
 from gap_monitor.offline.report.catalogue import load_snapshots, place_snapshot
-from gap_monitor.offline.report.histograms import share_below
 from gap_monitor.offline.report.model import (
     DEFAULT_FIRE,
     NS,
     AlarmEpisode,
     BoolArray,
-    CollectionTarget,
     FeatureReport,
     FloatArray,
     IntArray,
@@ -75,34 +73,14 @@ from gap_monitor.offline.report.model import (
     Report,
     ReportInputError,
     ReportSettings,
-    SnapshotEntry,
-    SnapshotTrigger,
     StreamReport,
-    TargetFeature,
     TopicTrace,
 )
 from gap_monitor.offline.report.targets import collection_targets
 
-__all__ = [
-    "AlarmEpisode",
-    "CollectionTarget",
-    "FeatureReport",
-    "RecordingInfo",
-    "Report",
-    "ReportInputError",
-    "ReportSettings",
-    "SnapshotEntry",
-    "SnapshotTrigger",
-    "StreamReport",
-    "TargetFeature",
-    "TopicTrace",
-    "build_report",
-    "persistent",
-    "share_below",
-]
+__all__ = ["ProgressCallback", "build_report", "persistent"]
 
-
-ProgressCallback = Callable[[str, int, int], None]
+ProgressCallback = Callable[[str, int, int], None]  # (label, messages done, messages total)
 
 _PROGRESS_EVERY = 512
 _GAP_PERIODS = 3.0  # an arrival interval longer than this many periods is drawn as a gap
@@ -114,10 +92,6 @@ _TYPES_OF_MODALITY = {
     "wrench": ("geometry_msgs/msg/WrenchStamped",),
 }
 _SENSOR_TYPES = frozenset(t for types in _TYPES_OF_MODALITY.values() for t in types)
-
-
-# ----------------------------------------------------------------------------------------------
-# Building
 
 
 def build_report(
