@@ -60,6 +60,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    """Build and write the report the parsed arguments describe; print the targets; return the exit code."""
     config = None
     try:
         if args.config:
@@ -122,6 +123,7 @@ def add_compare_parser(profile_subparsers: Any) -> None:
 
 
 def run_compare_from_args(args: argparse.Namespace) -> int:
+    """Compare the two profiles; print the ranking (and write the page with -o); return the exit code."""
     try:
         profiles = []
         for path in (args.a, args.b):

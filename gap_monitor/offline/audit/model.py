@@ -114,6 +114,8 @@ class AuditFinding:
 
 @dataclass(frozen=True)
 class SkippedTopic:
+    """A topic the audit cannot time (no header, or a type it does not know), and why."""
+
     topic: str
     msgtype: str
     reason: str
@@ -244,6 +246,8 @@ class MotionAudit:
 
 @dataclass(frozen=True)
 class RecordingAudit:
+    """Everything the audit found in one recording."""
+
     path: str
     kind: str
     start_time_ns: int
@@ -284,6 +288,8 @@ class RecordingAudit:
 
 @dataclass(frozen=True)
 class AuditResult:
+    """The audit of all recordings; `to_json_dict` is what `--json` writes."""
+
     recordings: tuple[RecordingAudit, ...]
 
     @property

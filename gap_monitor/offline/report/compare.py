@@ -25,6 +25,8 @@ __all__ = ["FeatureComparison", "ProfileComparison", "compare_profiles"]
 
 @dataclass(frozen=True)
 class FeatureComparison:
+    """One feature of a stream in both profiles: B's share outside A's training range, and the overlap."""
+
     stream: str
     feature: str
     unit: str
@@ -53,6 +55,8 @@ class FeatureComparison:
 
 @dataclass(frozen=True)
 class ProfileComparison:
+    """Profile B against profile A, feature by feature, most of B outside A first."""
+
     a_label: str
     b_label: str
     a: Profile

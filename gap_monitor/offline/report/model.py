@@ -86,6 +86,8 @@ class ReportSettings:
 
 @dataclass(frozen=True)
 class RecordingInfo:
+    """One deployment recording as the feature pass read it."""
+
     path: str
     kind: str
     start_time_ns: int
@@ -157,6 +159,8 @@ class AlarmEpisode:
 
 @dataclass(frozen=True, eq=False)
 class StreamReport:
+    """One profile stream over the deployment: its feature samples, scores and alarms."""
+
     name: str  # profile stream name (the topic)
     topic: str
     modality: str
@@ -211,6 +215,8 @@ class TargetFeature:
 
 @dataclass(frozen=True)
 class CollectionTarget:
+    """A condition to record training data under: the lead feature side and the ones that coincide."""
+
     rank: int
     lead: TargetFeature
     related: tuple[TargetFeature, ...]
@@ -239,6 +245,8 @@ class CollectionTarget:
 
 @dataclass(frozen=True)
 class SnapshotTrigger:
+    """Why a snapshot was taken: one trigger from its trigger.json."""
+
     time_ns: int
     kind: str
     reason: str
@@ -248,6 +256,8 @@ class SnapshotTrigger:
 
 @dataclass(frozen=True)
 class SnapshotEntry:
+    """One snapshot folder of the catalogue: when, why, how long and how big."""
+
     name: str
     path: str
     start_ns: int | None
