@@ -14,18 +14,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gap-monitor", description="gap_monitor: training-condition gap monitor"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="verb", required=True)
     for command in commands():
         verb = sub.add_parser(
             command.name, help=command.help, description=command.description or command.help
         )
         command.add_arguments(verb)
-        verb.set_defaults(command_object=command)
-    # Until report and audit are commands of their own (they register through add_parser).
-    from gap_monitor.offline import audit, report
-
-    report.add_parser(sub)
-    audit.add_parser(sub)
+        verb.set_defaults(command=command)
     return parser
 
 
@@ -33,9 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Every process the CLI starts keeps DDS discovery on this machine unless told otherwise.
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    command: Command | None = getattr(args, "command_object", None)
-    if command is None:
-        return int(args.func(args))
+    command: Command = args.command
     return run_command(command, args)
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["offline_fixtures"]  # the offline, render and command tests' recordings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "real"
 

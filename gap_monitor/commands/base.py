@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 from gap_monitor.errors import InputError
 
 # Modules of gap_monitor.commands, in the order `gap-monitor --help` lists them.
-BUILTIN_VERBS = ("demo", "sim", "sim_record", "profile", "replay", "check_config")
+BUILTIN_VERBS = ("demo", "sim", "sim_record", "profile", "report", "audit", "replay", "check_config")
 ENTRY_POINT_GROUP = "gap_monitor.commands"
 
 EXIT_OK = 0

@@ -50,15 +50,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     merge.add_argument("-o", "--output", required=True, help="merged profile YAML to write")
     merge.set_defaults(profile_run=_merge)
 
-    from gap_monitor.offline.report import add_compare_parser  # the report module renders comparisons
-
-    add_compare_parser(sub)
+    compare = sub.add_parser(
+        "compare",
+        help="how much of profile B lies outside profile A's training range, per feature",
+        description=(
+            "Coverage of profile B by profile A without recordings: per feature, the share of B "
+            "outside A's p1-p99 (from B's histogram) and the overlap of the distributions, ranked."
+        ),
+    )
+    compare.add_argument("a", metavar="A.yaml", help="the reference profile (e.g. training)")
+    compare.add_argument("b", metavar="B.yaml", help="the profile to check against it (e.g. deployment)")
+    compare.add_argument(
+        "-o", "--output", default=None, help="also write an HTML page (and <name>.json beside it)"
+    )
+    compare.set_defaults(profile_run=_compare)
 
 
 def run(args: argparse.Namespace) -> int:
-    if hasattr(args, "profile_run"):
-        return int(args.profile_run(args))
-    return int(args.func(args))  # `compare`, registered by the report command
+    return int(args.profile_run(args))
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -119,6 +128,18 @@ def _merge(args: argparse.Namespace) -> int:
         "  note: merging drops the calibrated alarms (the merged profile scores differently); "
         "build one profile from all the recordings to get alarms"
     )
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from gap_monitor.offline.report import compare_profiles
+    from gap_monitor.render.report_html import write_comparison
+
+    result = compare_profiles(load_profile(args.a), load_profile(args.b), args.a, args.b)
+    print(result.format_text())
+    if args.output:
+        html_path, json_path = write_comparison(result, args.output)
+        print(f"wrote {html_path} and {json_path}")
     return 0
 
 

@@ -26,6 +26,7 @@ from gap_monitor.core.config.model import load_config
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.offline.extraction import build_profile
 from gap_monitor.offline.report import ReportSettings, build_report
+from gap_monitor.render.report_html import write_report
 from gap_monitor.ros import runtime
 from gap_monitor.sim.record import record_sim
 from gap_monitor.sim.rig import RigSettings
@@ -155,7 +156,7 @@ def write_demo_report(log_dir: Path, scenario: Scenario, duration_s: float, out:
         snapshots=log_dir / "snapshots",
         settings=ReportSettings(audit_motion=False),
     )
-    html, _ = report.write(log_dir / "report.html")
+    html, _ = write_report(report, log_dir / "report.html")
     shutil.rmtree(recording, ignore_errors=True)
     print(f"\ndeployment report ({time.monotonic() - t0:.1f} s): {html}", file=out)
     for target in report.targets[:5]:

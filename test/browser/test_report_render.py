@@ -20,7 +20,9 @@ from gap_monitor.core.io.recordings import open_recording
 from gap_monitor.core.monitor import Monitor
 from gap_monitor.offline.extraction import build_profile
 from gap_monitor.offline.replay import config_for_recording
-from gap_monitor.offline.report import COLOURS, build_report
+from gap_monitor.offline.report import build_report
+from gap_monitor.render.report_html import write_report
+from gap_monitor.render.svg import COLOURS
 from gap_monitor.sim.record import record_sim
 from gap_monitor.sim.rig import RigSettings
 from gap_monitor.sim.scenario import Fault, Scenario
@@ -86,7 +88,7 @@ def rendered_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         monitor.close(end + NS)
     report = build_report(profile, [root / "deploy"], snapshots=root / "snaps")
     assert report.targets and report.snapshots
-    html_path, _ = report.write(root / "report.html")
+    html_path, _ = write_report(report, root / "report.html")
     return html_path
 
 

@@ -1,4 +1,4 @@
-"""`gap-monitor audit`: the synchronization QA a dataset should pass before it leaves collection.
+"""The audit's analysis: the synchronization QA a dataset should pass before it leaves collection.
 
 For every recording (rosbag2 folder, bare .mcap/.db3, ROS 1 .bag) the audit reads each topic whose
 type starts with a std_msgs/Header once, in log-time order, and reports:
@@ -15,42 +15,17 @@ type starts with a std_msgs/Header once, in log-time order, and reports:
   gyro), with its confidence and the estimator's reason; only a confident estimate above
   `motion_offset_warn_ms` is a finding (WARN: a constant offset is something to calibrate).
 
-Every judgement is a `Finding` (OK, WARN or ERROR) whose message is a sentence with the numbers.
-Exit code of the command: 0 when no finding reaches `--fail-on` (default error), 1 when one does,
-2 for an unreadable recording, a bad config or a `--pairs` topic that no recording has.
-
-JSON written by `--json OUT.json` (schema `gap_monitor.audit/1`; times in ns, durations in ms):
-
-    {"schema", "worst_level", "fail_on", "failed",
-     "recordings":     [{path, kind, start_time_ns, end_time_ns, duration_s, messages, messages_read,
-                         topics: {name: {type, count}}, skipped_topics: [{topic, type, reason}],
-                         level}],
-     "topics":         [{recording, topic, frame_id, name, type, level, count, expected_rate_hz,
-                         rate_hz, period_median_ms, jitter_p95_ms, gaps, missed_messages,
-                         latency_median_ms, latency_p95_ms, stamp_issues, malformed,
-                         first_log_time_ns, last_log_time_ns, timing: {TimingSummary fields}}],
-     "pairs":          [{recording, a, b, name, source, level, measured, note, matched, unmatched,
-                         unmatched_pct, offset_median_ms, offset_p95_ms, drift_ppm,
-                         skew: {SkewSummary fields} | null}],
-     "motion_offsets": [{recording, camera, imu, level, offset_ms, uncertainty_ms, confidence,
-                         confident, correlation, n_frames, reason}],
-     "findings":       [{recording, level, subject, check, message, values}]}
-
-Levels are the names OK / WARN / ERROR. `findings` holds every judged check, OK ones included.
+Every judgement is an `AuditFinding` (OK, WARN or ERROR) whose message is a sentence with the
+numbers; the results and their JSON are in `model`, the text report in `gap_monitor.render.audit_text`.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
-import math
 import os
-import sys
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -61,9 +36,7 @@ from gap_monitor.core.conditions.feed import imu_fields
 from gap_monitor.core.config.model import (
     COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPE,
-    ConfigError,
     MonitorConfig,
-    load_config,
 )
 from gap_monitor.core.events import Severity
 from gap_monitor.core.io import cdr
@@ -76,7 +49,7 @@ from gap_monitor.core.timing.motion_offset import (
     OffsetEstimate,
     estimate_offset_from_motions,
 )
-from gap_monitor.core.timing.skew import SkewLimits, SkewSettings, SkewSummary, assess_skew, measure_skew
+from gap_monitor.core.timing.skew import SkewLimits, SkewSettings, assess_skew, measure_skew
 from gap_monitor.core.timing.stamps import (
     TimingLimits,
     TimingSettings,
@@ -84,32 +57,22 @@ from gap_monitor.core.timing.stamps import (
     TimingTracker,
     assess_summary,
 )
-from gap_monitor.render.progress import ProgressBar
+from gap_monitor.offline.audit.model import (
+    AuditFinding,
+    AuditInputError,
+    AuditResult,
+    AuditSettings,
+    MotionAudit,
+    PairAudit,
+    RecordingAudit,
+    SkippedTopic,
+    TopicAudit,
+)
 
-__all__ = [
-    "AUDIT_SCHEMA",
-    "AuditFinding",
-    "AuditInputError",
-    "AuditResult",
-    "AuditSettings",
-    "MotionAudit",
-    "PairAudit",
-    "ProgressBar",
-    "RecordingAudit",
-    "SkippedTopic",
-    "TopicAudit",
-    "add_parser",
-    "format_report",
-    "has_header",
-    "main",
-    "run_audit",
-    "run_from_args",
-]
+__all__ = ["IMAGE_TYPES", "IMU_TYPE", "ProgressCallback", "has_header", "run_audit"]
 
-AUDIT_SCHEMA = "gap_monitor.audit/1"
 IMU_TYPE = "sensor_msgs/msg/Imu"
 IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
-FAIL_ON = {"warn": Severity.WARN, "error": Severity.ERROR}
 
 _NS_PER_MS = 1_000_000
 _NS_PER_S = 1_000_000_000
@@ -118,284 +81,6 @@ _PROGRESS_EVERY = 512  # messages between progress callbacks (the bar rate-limit
 _DEPTH_ENCODINGS = frozenset({"16UC1", "32FC1"})
 
 ProgressCallback = Callable[[str, int, int], None]  # (label, messages done, messages total)
-
-
-class AuditInputError(Exception):
-    """A recording cannot be read, or an argument names topics no recording has (exit code 2)."""
-
-
-@dataclass(frozen=True)
-class AuditSettings:
-    """How recordings are judged. The defaults are what `gap-monitor audit` uses."""
-
-    timing_limits: TimingLimits = field(default_factory=TimingLimits)
-    # An offline recording holds all there will ever be: judge a pair from a few matches.
-    skew_limits: SkewLimits = field(default_factory=lambda: SkewLimits(min_matches=3))
-    motion: MotionOffsetSettings = field(default_factory=MotionOffsetSettings)
-    estimate_motion: bool = True
-    motion_offset_warn_ms: float = 2.0  # |confident camera-IMU offset| above this is a WARN
-    # A topic silent for longer than this (and 10 periods) at the start or end of the recording
-    # is a WARN: the sensor started late or stopped early.
-    edge_silence_s: float = 2.0
-    max_timing_samples: int = 2_000_000  # per topic; above it the statistics cover the newest part
-
-    def __post_init__(self) -> None:
-        for name in ("motion_offset_warn_ms", "edge_silence_s"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not (math.isfinite(value) and value >= 0)
-            ):
-                raise ValueError(f"{name}: {value!r}: must be a finite number >= 0")
-        if not isinstance(self.estimate_motion, bool):
-            raise ValueError(f"estimate_motion: {self.estimate_motion!r}: must be true or false")
-        if (
-            isinstance(self.max_timing_samples, bool)
-            or not isinstance(self.max_timing_samples, int)
-            or self.max_timing_samples < 10
-        ):
-            raise ValueError(f"max_timing_samples: {self.max_timing_samples!r}: must be an integer >= 10")
-
-
-@dataclass(frozen=True)
-class AuditFinding:
-    """A Finding of one recording."""
-
-    recording: str
-    level: Severity
-    subject: str
-    check: str
-    message: str
-    values: Mapping[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "recording": self.recording,
-            "level": self.level.name,
-            "subject": self.subject,
-            "check": self.check,
-            "message": self.message,
-            "values": {k: _num(v) for k, v in self.values.items()},
-        }
-
-
-@dataclass(frozen=True)
-class SkippedTopic:
-    topic: str
-    msgtype: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class TopicAudit:
-    """Timing of one stream: a topic, or one header.frame_id of a topic that carries several."""
-
-    recording: str
-    topic: str
-    frame_id: str
-    msgtype: str
-    summary: TimingSummary
-    level: Severity
-    malformed: int  # messages whose header could not be read
-    first_log_time_ns: int
-    last_log_time_ns: int
-
-    @property
-    def name(self) -> str:
-        return self.summary.name
-
-    @property
-    def stamp_issues(self) -> dict[str, int]:
-        s = self.summary
-        return {
-            "backwards": s.non_monotonic,
-            "repeated": s.duplicate_stamps,
-            "zero": s.zero_stamps,
-            "missing": s.missing_stamps,
-            "ahead_of_log_time": s.future_stamps,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        s = self.summary
-        return {
-            "recording": self.recording,
-            "topic": self.topic,
-            "frame_id": self.frame_id,
-            "name": self.name,
-            "type": self.msgtype,
-            "level": self.level.name,
-            "count": s.total_messages,
-            "expected_rate_hz": _num(s.expected_rate_hz),
-            "rate_hz": _num(s.rate_hz),
-            "period_median_ms": _num(s.period_median_ms),
-            "jitter_p95_ms": _num(s.jitter_p95_ms),
-            "gaps": s.total_gaps,
-            "missed_messages": s.total_missed,
-            "latency_median_ms": _num(s.latency_median_ms),
-            "latency_p95_ms": _num(s.latency_p95_ms),
-            "stamp_issues": self.stamp_issues,
-            "malformed": self.malformed,
-            "first_log_time_ns": self.first_log_time_ns,
-            "last_log_time_ns": self.last_log_time_ns,
-            "timing": _jsonable(asdict(s)),
-        }
-
-
-@dataclass(frozen=True)
-class PairAudit:
-    """Header-stamp skew of two topics; `summary` is None when the pair could not be measured."""
-
-    recording: str
-    a: str
-    b: str
-    source: str  # "config", "argument" or "images" (every pair of image topics)
-    summary: SkewSummary | None
-    note: str
-    level: Severity
-
-    @property
-    def name(self) -> str:
-        return f"{self.a} vs {self.b}"
-
-    def to_dict(self) -> dict[str, Any]:
-        s = self.summary
-        frac = s.unmatched_fraction if s else None
-        return {
-            "recording": self.recording,
-            "a": self.a,
-            "b": self.b,
-            "name": self.name,
-            "source": self.source,
-            "level": self.level.name,
-            "measured": s is not None,
-            "note": self.note,
-            "matched": s.matched if s else 0,
-            "unmatched": s.unmatched if s else 0,
-            "unmatched_pct": _num(frac * 100 if frac is not None else None),
-            "offset_median_ms": _num(s.offset_median_ms if s else None),
-            "offset_p95_ms": _num(s.offset_p95_ms if s else None),
-            "drift_ppm": _num(s.drift_ppm if s else None),
-            "skew": _jsonable(asdict(s)) if s else None,
-        }
-
-
-@dataclass(frozen=True)
-class MotionAudit:
-    """Camera-IMU offset from motion; `estimate` is None when it was not attempted (see `reason`)."""
-
-    recording: str
-    camera: str
-    imu: str
-    estimate: OffsetEstimate | None
-    reason: str
-    level: Severity
-
-    def to_dict(self) -> dict[str, Any]:
-        e = self.estimate
-        offset = e.offset_s if e else None
-        uncertainty = e.uncertainty_s if e else None
-        return {
-            "recording": self.recording,
-            "camera": self.camera,
-            "imu": self.imu,
-            "level": self.level.name,
-            "offset_ms": _num(offset * 1e3 if offset is not None else None),
-            "uncertainty_ms": _num(uncertainty * 1e3 if uncertainty is not None else None),
-            "confidence": e.confidence if e else 0.0,
-            "confident": e.confident if e else False,
-            "correlation": _num(e.correlation if e else None),
-            "n_frames": e.n_frames if e else 0,
-            "reason": self.reason,
-        }
-
-
-@dataclass(frozen=True)
-class RecordingAudit:
-    path: str
-    kind: str
-    start_time_ns: int
-    end_time_ns: int
-    messages: int  # in the recording
-    messages_read: int
-    topic_types: Mapping[str, tuple[str, int]]  # topic -> (type, count)
-    topics: tuple[TopicAudit, ...]
-    pairs: tuple[PairAudit, ...]
-    motion_offsets: tuple[MotionAudit, ...]
-    skipped: tuple[SkippedTopic, ...]
-    findings: tuple[AuditFinding, ...]
-
-    @property
-    def level(self) -> Severity:
-        return max((f.level for f in self.findings), default=Severity.OK)
-
-    @property
-    def duration_s(self) -> float:
-        return (self.end_time_ns - self.start_time_ns) / _NS_PER_S
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "kind": self.kind,
-            "start_time_ns": self.start_time_ns,
-            "end_time_ns": self.end_time_ns,
-            "duration_s": self.duration_s,
-            "messages": self.messages,
-            "messages_read": self.messages_read,
-            "topics": {t: {"type": ty, "count": n} for t, (ty, n) in self.topic_types.items()},
-            "skipped_topics": [
-                {"topic": s.topic, "type": s.msgtype, "reason": s.reason} for s in self.skipped
-            ],
-            "level": self.level.name,
-        }
-
-
-@dataclass(frozen=True)
-class AuditResult:
-    recordings: tuple[RecordingAudit, ...]
-
-    @property
-    def findings(self) -> tuple[AuditFinding, ...]:
-        return tuple(f for r in self.recordings for f in r.findings)
-
-    @property
-    def worst_level(self) -> Severity:
-        return max((r.level for r in self.recordings), default=Severity.OK)
-
-    def failed(self, fail_on: Severity = Severity.ERROR) -> bool:
-        return self.worst_level >= fail_on
-
-    def to_json_dict(self, fail_on: Severity = Severity.ERROR) -> dict[str, Any]:
-        return {
-            "schema": AUDIT_SCHEMA,
-            "worst_level": self.worst_level.name,
-            "fail_on": fail_on.name,
-            "failed": self.failed(fail_on),
-            "recordings": [r.to_dict() for r in self.recordings],
-            "topics": [t.to_dict() for r in self.recordings for t in r.topics],
-            "pairs": [p.to_dict() for r in self.recordings for p in r.pairs],
-            "motion_offsets": [m.to_dict() for r in self.recordings for m in r.motion_offsets],
-            "findings": [f.to_dict() for f in self.findings],
-        }
-
-
-def _num(value: float | None) -> float | None:
-    """JSON has no NaN/inf: they become null."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _jsonable(d: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        if isinstance(value, float):
-            out[key] = _num(value)
-        elif isinstance(value, tuple):
-            out[key] = [_num(v) if isinstance(v, float) else v for v in value]
-        else:
-            out[key] = value
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -933,262 +618,3 @@ def run_audit(
         for rec in opened:
             rec.close()
     return AuditResult(audits)
-
-
-# ---------------------------------------------------------------------------------------------
-# Text report
-
-
-def _f(value: float | None, fmt: str) -> str:
-    return "-" if value is None or not math.isfinite(value) else format(value, fmt)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
-    """Aligned columns; the first `left` columns left-aligned, numbers right-aligned."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
-
-
-def _stamp_issues(t: TopicAudit) -> str:
-    labels = {
-        "backwards": "back",
-        "repeated": "repeated",
-        "zero": "zero",
-        "missing": "no stamp",
-        "ahead_of_log_time": "ahead",
-    }
-    parts = [f"{n} {labels[k]}" for k, n in t.stamp_issues.items() if n]
-    if t.malformed:
-        parts.append(f"{t.malformed} malformed")
-    return ", ".join(parts) or "-"
-
-
-def _short_type(msgtype: str) -> str:
-    return msgtype.replace("/msg/", "/")
-
-
-def _motion_lines(motions: Sequence[MotionAudit]) -> list[str]:
-    """One line per estimate; combinations not estimated for the same reason share a line."""
-    out = []
-    skipped: dict[str, int] = {}
-    for m in motions:
-        e = m.estimate
-        if e is None:
-            skipped[m.reason] = skipped.get(m.reason, 0) + 1
-            continue
-        if e.offset_s is not None and e.confident:
-            head = f"{e.offset_s * 1e3:+.1f} ± {(e.uncertainty_s or 0) * 1e3:.1f} ms"
-        else:
-            head = "no confident estimate"
-        out.append(
-            f"motion offset {m.camera} vs {m.imu}: {head}, confidence {e.confidence:.2f} "
-            f"[{m.level.name}]: {m.reason}"
-        )
-    for reason, n in skipped.items():
-        out.append(f"motion offset of {n} camera-IMU combination(s) {reason}")
-    return [*out, ""] if out else out
-
-
-def format_report(result: AuditResult, fail_on: Severity = Severity.ERROR) -> str:
-    """The tables and findings `gap-monitor audit` prints."""
-    out: list[str] = []
-    for r in result.recordings:
-        out.append(
-            f"== {r.path} ({r.kind}, {r.duration_s:.1f} s, {r.messages} messages, "
-            f"{len(r.topic_types)} topics): {r.level.name}"
-        )
-        out.append("")
-        rows = []
-        for t in r.topics:
-            s = t.summary
-            rate = _f(s.rate_hz, ".2f")
-            if s.expected_rate_hz:
-                rate += f" ({s.expected_rate_hz:g})"
-            rows.append(
-                [
-                    t.name,
-                    _short_type(t.msgtype),
-                    str(s.total_messages),
-                    rate,
-                    _f(s.period_median_ms, ".3f"),
-                    _f(s.jitter_p95_ms, ".3f"),
-                    str(s.total_gaps),
-                    _f(s.latency_median_ms, ".2f"),
-                    _f(s.latency_p95_ms, ".2f"),
-                    _stamp_issues(t),
-                    t.level.name,
-                ]
-            )
-        out += _table(
-            [
-                "topic",
-                "type",
-                "count",
-                "rate Hz",
-                "period ms",
-                "jitter p95 ms",
-                "gaps",
-                "latency med ms",
-                "latency p95 ms",
-                "stamp issues",
-                "level",
-            ],
-            rows,
-            left=2,
-        )
-        for sk in r.skipped:
-            out.append(f"skipped {sk.topic} ({_short_type(sk.msgtype)}): {sk.reason}")
-        out.append("")
-        if r.pairs:
-            rows = []
-            for p in r.pairs:
-                s2 = p.summary
-                frac = s2.unmatched_fraction if s2 else None
-                rows.append(
-                    [
-                        p.name,
-                        str(s2.matched) if s2 else "-",
-                        _f(s2.offset_median_ms if s2 else None, "+.3f"),
-                        _f(s2.offset_p95_ms if s2 else None, "+.3f"),
-                        _f(s2.drift_ppm if s2 else None, "+.1f"),
-                        _f(frac * 100 if frac is not None else None, ".1f"),
-                        p.level.name,
-                    ]
-                )
-            out += _table(
-                [
-                    "pair (offset = a - b)",
-                    "matched",
-                    "median ms",
-                    "p95 ms",
-                    "drift ppm",
-                    "unmatched %",
-                    "level",
-                ],
-                rows,
-            )
-            out.append("")
-        out += _motion_lines(r.motion_offsets)
-        bad = [f for f in r.findings if f.level >= Severity.WARN]
-        if bad:
-            out.append("findings:")
-            out += [f"  {f.level.name:5s} {f.message}" for f in sorted(bad, key=lambda f: -f.level)]
-        else:
-            out.append("findings: none above OK")
-        out.append("")
-    verdict = "FAIL" if result.failed(fail_on) else "pass"
-    out.append(f"worst level: {result.worst_level.name} ({verdict} with --fail-on {fail_on.name.lower()})")
-    return "\n".join(out)
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-
-def _pair_arg(text: str) -> tuple[str, str]:
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected TOPIC_A,TOPIC_B (two different topics)")
-    return parts[0], parts[1]
-
-
-def add_parser(subparsers: Any) -> None:
-    """Register `audit` on an argparse subparsers object; its `func` returns the exit code."""
-    p = subparsers.add_parser(
-        "audit",
-        help="synchronization QA of recordings: stream timing, pairwise skew, camera-IMU offset",
-        description=(
-            "Audit recordings (rosbag2 folders, .mcap/.db3 files, ROS 1 .bag files): per-topic "
-            "rate, jitter, gaps, stamp problems and latency; header-stamp skew of topic pairs; "
-            "camera-IMU time offset from motion. Exit code 0: no finding at the --fail-on level; "
-            "1: at least one; 2: unreadable input or bad config."
-        ),
-    )
-    p.add_argument("recordings", nargs="+", metavar="REC", help="recordings to audit")
-    p.add_argument(
-        "--config",
-        metavar="PARAMS.yaml",
-        help="monitor parameter file: expected rates (streams) and skew_pairs",
-    )
-    p.add_argument(
-        "--fail-on",
-        choices=sorted(FAIL_ON),
-        default="error",
-        help="exit 1 when a finding reaches this level (default: error)",
-    )
-    p.add_argument("--json", metavar="OUT.json", help="also write the results as JSON here")
-    p.add_argument(
-        "--pairs",
-        nargs="+",
-        action="extend",
-        type=_pair_arg,
-        default=[],
-        metavar="A,B",
-        help="topic pairs to check for skew, in addition to the config's skew_pairs (default "
-        "without either: every pair of image topics); put REC arguments before this option",
-    )
-    p.add_argument(
-        "--no-motion", action="store_true", help="skip the motion-based camera-IMU offset (no image decoding)"
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    p.set_defaults(func=run_from_args)
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run the audit the parsed arguments describe; print the report; return the exit code."""
-    fail_on = FAIL_ON[args.fail_on]
-    config = None
-    if args.config:
-        try:
-            config = load_config(args.config)
-        except ConfigError as exc:
-            print(f"gap-monitor audit: bad config {exc}", file=sys.stderr)
-            return 2
-    progress = ProgressBar(sys.stderr, enabled=False if args.no_progress else None)
-    try:
-        result = run_audit(
-            args.recordings,
-            config=config,
-            pairs=args.pairs,
-            settings=AuditSettings(estimate_motion=not args.no_motion),
-            progress=progress,
-        )
-    except AuditInputError as exc:
-        progress.close()
-        print(f"gap-monitor audit: {exc}", file=sys.stderr)
-        return 2
-    progress.close()
-    print(format_report(result, fail_on))
-    if args.json:
-        try:
-            _write_json(Path(args.json), result.to_json_dict(fail_on))
-        except OSError as exc:
-            print(f"gap-monitor audit: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
-        print(f"wrote {args.json}")
-    return 1 if result.failed(fail_on) else 0
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write atomically: a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m gap_monitor.offline.audit REC...`: the audit without the rest of the CLI."""
-    parser = argparse.ArgumentParser(prog="gap-monitor")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

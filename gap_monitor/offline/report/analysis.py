@@ -1,0 +1,498 @@
+"""The report's analysis: `build_report` measures deployment recordings against a training profile
+and returns the `model.Report` (the pages and JSON are rendered from it elsewhere).
+
+What is measured. Every deployment recording is streamed once through the live feature path
+(`conditions.StreamConditions`: images decimated by header stamp before they are decoded, IMU /
+joint / wrench samples in sliding windows) for each stream of the profile (profile streams are
+keyed by topic), and every feature dict goes through a `scoring.ConditionMonitor` on the log
+(receipt) clock, as the node scores live. The same pass notes message arrivals (gaps in the health
+lanes) and the header stamps of the topic pairs the audit checks (skew over time). The sync audit
+itself is `audit.run_audit` over the same recordings (its own pass: it reads header topics only,
+plus every camera frame when the camera-IMU motion offset is on).
+
+The feature settings (image rate, window, hop) must match the ones the profile was built with;
+they come from `ReportSettings.conditions`, else the `--config` file's `conditions` section, else
+the profile itself (a calibrated alarm records the rate it scores at: the image rate for cameras,
+1 / hop for windowed streams), else the defaults.
+
+Training range. A feature's training range is its profile p1-p99 (the 1st to 99th percentile of
+the training samples); data like the training data falls outside it about 2 % of the time (1 % on
+each side). Shares are shares of a stream's feature samples, which the conditions layer yields
+evenly in time (one per image at the image rate, one per hop for windows), so they are shares of
+the time the stream was flowing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from gap_monitor.core.conditions.feed import ConditionError, ConditionSettings, StreamConditions
+from gap_monitor.core.conditions.profile import (
+    FeatureStats,
+    Profile,
+    ProfileError,
+    StreamProfile,
+)
+from gap_monitor.core.conditions.scoring import (
+    MAX_SCORE,
+    ConditionMonitor,
+    MonitorUpdate,
+    TailTable,
+)
+from gap_monitor.core.config.model import (
+    COMPRESSED_IMAGE_TYPE,
+    IMAGE_TYPE,
+    MonitorConfig,
+)
+from gap_monitor.core.io import cdr
+from gap_monitor.core.io.recordings import RecordingError, open_recording
+from gap_monitor.offline.audit import (
+    AuditInputError,
+    AuditResult,
+    AuditSettings,
+    run_audit,
+)
+from gap_monitor.offline.report.catalogue import load_snapshots, place_snapshot
+from gap_monitor.offline.report.model import (
+    DEFAULT_FIRE,
+    NS,
+    AlarmEpisode,
+    BoolArray,
+    FeatureReport,
+    FloatArray,
+    IntArray,
+    RecordingInfo,
+    Report,
+    ReportInputError,
+    ReportSettings,
+    StreamReport,
+    TopicTrace,
+)
+from gap_monitor.offline.report.targets import collection_targets
+
+__all__ = ["ProgressCallback", "build_report", "persistent"]
+
+ProgressCallback = Callable[[str, int, int], None]  # (label, messages done, messages total)
+
+_PROGRESS_EVERY = 512
+_GAP_PERIODS = 3.0  # an arrival interval longer than this many periods is drawn as a gap
+_TYPES_OF_MODALITY = {
+    "camera": (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE),
+    "depth": (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE),
+    "imu": ("sensor_msgs/msg/Imu",),
+    "joints": ("sensor_msgs/msg/JointState",),
+    "wrench": ("geometry_msgs/msg/WrenchStamped",),
+}
+_SENSOR_TYPES = frozenset(t for types in _TYPES_OF_MODALITY.values() for t in types)
+
+
+def build_report(
+    profile: Profile | str | os.PathLike[str],
+    deployments: Sequence[str | os.PathLike[str]],
+    *,
+    snapshots: str | os.PathLike[str] | None = None,
+    config: MonitorConfig | None = None,
+    settings: ReportSettings | None = None,
+    progress: ProgressCallback | None = None,
+) -> Report:
+    """Measure the deployment recordings against the profile (module notes).
+
+    Raises ReportInputError for an unreadable profile, recording or snapshot folder."""
+    started = time.monotonic()
+    settings = settings or ReportSettings()
+    if not deployments:
+        raise ReportInputError("no deployment recordings given")
+    profile_path = ""
+    if not isinstance(profile, Profile):
+        profile_path = str(profile)
+        if not Path(profile_path).is_file():
+            raise ReportInputError(f"profile {profile_path}: no such file")
+        try:
+            profile = Profile.load(profile_path)
+        except ProfileError as exc:
+            raise ReportInputError(str(exc)) from exc
+    conditions, conditions_source = _condition_settings(profile, config, settings)
+    snapshot_entries = load_snapshots(snapshots) if snapshots is not None else []
+    try:
+        audit = run_audit(
+            deployments,
+            config=config,
+            settings=AuditSettings(estimate_motion=settings.audit_motion),
+            progress=None if progress is None else (lambda label, d, t: progress(f"audit {label}", d, t)),
+        )
+    except AuditInputError as exc:
+        raise ReportInputError(str(exc)) from exc
+    periods = _audit_periods(audit, config)
+    pair_topics = {t for r in audit.recordings for p in r.pairs for t in (p.a, p.b)}
+    monitor = ConditionMonitor(profile)
+    collectors = {name: _StreamCollector(name, stream) for name, stream in profile.streams.items()}
+    recordings: list[RecordingInfo] = []
+    traces: list[TopicTrace] = []
+    unprofiled: dict[str, str] = {}
+    for index, path in enumerate(deployments):
+        info, rec_traces = _feature_pass(
+            index,
+            path,
+            profile,
+            config,
+            conditions,
+            monitor,
+            collectors,
+            periods,
+            pair_topics,
+            unprofiled,
+            progress,
+        )
+        recordings.append(info)
+        traces.extend(rec_traces)
+    streams = tuple(c.finish(settings) for c in collectors.values())
+    snapshot_entries = [place_snapshot(s, recordings) for s in snapshot_entries]
+    targets = collection_targets(streams, settings, snapshot_entries)
+    return Report(
+        profile=profile,
+        profile_path=profile_path,
+        settings=settings,
+        conditions=conditions,
+        conditions_source=conditions_source,
+        recordings=tuple(recordings),
+        streams=streams,
+        targets=targets,
+        snapshots=tuple(snapshot_entries),
+        audit=audit,
+        unprofiled=tuple(sorted(unprofiled.items())),
+        traces=tuple(traces),
+        generated_ns=time.time_ns(),
+        build_seconds=time.monotonic() - started,
+    )
+
+
+def _condition_settings(
+    profile: Profile, config: MonitorConfig | None, settings: ReportSettings
+) -> tuple[ConditionSettings, str]:
+    if settings.conditions is not None:
+        return settings.conditions, "given settings"
+    if config is not None:
+        c = config.conditions
+        return (
+            ConditionSettings(
+                image_rate_hz=c.image_rate_hz, window_s=c.window_s, hop_s=c.hop_s, near_m=c.near_m
+            ),
+            "the --config file's conditions section",
+        )
+    image_rates = {
+        round(s.alarm.frame_rate_hz, 6)
+        for s in profile.streams.values()
+        if s.alarm is not None and s.alarm.frame_rate_hz > 0 and s.modality in ("camera", "depth")
+    }
+    hop_rates = {
+        round(s.alarm.frame_rate_hz, 6)
+        for s in profile.streams.values()
+        if s.alarm is not None and s.alarm.frame_rate_hz > 0 and s.modality not in ("camera", "depth")
+    }
+    base = ConditionSettings()
+    found = []
+    if len(image_rates) == 1:
+        base = replace(base, image_rate_hz=float(next(iter(image_rates))))
+        found.append(f"image rate {base.image_rate_hz:g} Hz")
+    if len(hop_rates) == 1:
+        hop = 1.0 / next(iter(hop_rates))
+        if hop <= base.window_s:
+            base = replace(base, hop_s=hop)
+            found.append(f"hop {base.hop_s:g} s")
+    if found:
+        return base, "the profile's calibrated alarm rates (" + ", ".join(found) + "); the rest defaults"
+    return base, "defaults (no --config, and the profile records no rates)"
+
+
+def _audit_periods(audit: AuditResult, config: MonitorConfig | None) -> dict[str, float]:
+    """Expected period (ns) per topic: the config's rate, else the audit's median period."""
+    periods: dict[str, float] = {}
+    for r in audit.recordings:
+        for t in r.topics:
+            if t.summary.period_median_ms and t.topic not in periods:
+                periods[t.topic] = t.summary.period_median_ms * 1e6
+    if config is not None:
+        for s in config.streams:
+            periods[s.topic] = NS / s.rate_hz
+    return periods
+
+
+class _StreamCollector:
+    """Feature rows, scores and alarm states of one profile stream over all recordings."""
+
+    def __init__(self, name: str, profile: StreamProfile) -> None:
+        self.name = name
+        self.profile = profile
+        self.topic = name
+        self.msgtype: str | None = None
+        self.status = "absent"
+        self.note = "not in the deployment recordings"
+        self.names = [n for n, s in profile.features.items() if s.count > 0]
+        self._index = {n: i for i, n in enumerate(self.names)}
+        self.columns: list[array[float]] = [array("d") for _ in self.names]
+        self.times = array("q")
+        self.recording = array("q")
+        self.scores = array("d")
+        self.active = array("b")
+        self.episodes: list[AlarmEpisode] = []
+        self._open: tuple[int, int, float, str] | None = None  # (recording, start, peak, text)
+        self.malformed = 0
+        self.unknown: set[str] = set()
+
+    def add(self, recording: int, time_ns: int, features: Mapping[str, float], update: MonitorUpdate) -> None:
+        row = [math.nan] * len(self.names)
+        for key, value in features.items():
+            i = self._index.get(key)
+            if i is None:
+                self.unknown.add(key)
+            else:
+                row[i] = math.nan if value is None else float(value)
+        for column, value in zip(self.columns, row, strict=True):
+            column.append(value)
+        self.times.append(time_ns)
+        self.recording.append(recording)
+        score = float(update.score.score)
+        self.scores.append(score)
+        alarm = update.alarm
+        self.active.append(1 if alarm is not None and alarm.active else 0)
+        if alarm is None:
+            return
+        if alarm.fired:
+            self._open = (recording, time_ns, score, update.score.describe())
+        elif self._open is not None:
+            rec, start, peak, text = self._open
+            peak = max(peak, score) if math.isfinite(score) else peak
+            self._open = (rec, start, peak, text)
+            if alarm.cleared:
+                self.episodes.append(AlarmEpisode(self.name, rec, start, time_ns, peak, text, False))
+                self._open = None
+
+    def end_recording(self) -> None:
+        if self._open is not None:
+            rec, start, peak, text = self._open
+            last = self.times[-1] if self.times else start
+            self.episodes.append(AlarmEpisode(self.name, rec, start, last, peak, text, True))
+            self._open = None
+
+    def finish(self, settings: ReportSettings) -> StreamReport:
+        alarm = self.profile.alarm
+        threshold = alarm.threshold if alarm is not None else settings.uncalibrated_threshold
+        fire_k, fire_n = (alarm.fire_k, alarm.fire_n) if alarm is not None else DEFAULT_FIRE
+        times = np.frombuffer(self.times, dtype=np.int64).copy() if self.times else np.zeros(0, np.int64)
+        rec_index = (
+            np.frombuffer(self.recording, dtype=np.int64).copy() if self.recording else np.zeros(0, np.int64)
+        )
+        matrix = np.full((times.size, len(self.names)), np.nan)
+        for i, column in enumerate(self.columns):
+            if column:
+                matrix[:, i] = np.frombuffer(column, dtype=np.float64)
+        stats = [self.profile.features[n] for n in self.names]
+        feature_scores = _feature_scores(stats, matrix)
+        features = []
+        for i, name in enumerate(self.names):
+            values = matrix[:, i]
+            st = stats[i]
+            strong = feature_scores[:, i] >= threshold
+            below = _persistent_by_segment(strong & (values < st.p1), rec_index, fire_k, fire_n)
+            above = _persistent_by_segment(strong & (values > st.p99), rec_index, fire_k, fire_n)
+            features.append(FeatureReport(name, st.unit, st, values, feature_scores[:, i], below, above))
+        if self.status == "scored" and self.unknown:
+            lacking = f"features the profile lacks (ignored): {', '.join(sorted(self.unknown))}"
+            self.note = "; ".join(n for n in (self.note, lacking) if n)
+        return StreamReport(
+            name=self.name,
+            topic=self.topic,
+            modality=self.profile.modality,
+            msgtype=self.msgtype,
+            status=self.status,
+            note=self.note,
+            threshold=float(threshold),
+            threshold_source="calibrated" if alarm is not None else "default",
+            alarm=alarm,
+            features=tuple(features),
+            times_ns=times,
+            recording_index=rec_index,
+            scores=np.frombuffer(self.scores, dtype=np.float64).copy() if self.scores else np.zeros(0),
+            alarm_active=(
+                np.frombuffer(self.active, dtype=np.int8).astype(bool) if self.active else np.zeros(0, bool)
+            ),
+            episodes=tuple(self.episodes),
+            malformed=self.malformed,
+            observed_s=_observed_seconds(times, rec_index),
+        )
+
+
+def _observed_seconds(times: IntArray, rec_index: IntArray) -> float:
+    """Per recording, the span of the samples plus one median interval; summed."""
+    total = 0.0
+    for rec in np.unique(rec_index):
+        t = times[rec_index == rec]
+        if t.size == 0:
+            continue
+        step = float(np.median(np.diff(t))) if t.size > 1 else 0.0
+        total += (float(t[-1] - t[0]) + step) / NS
+    return total
+
+
+def _feature_pass(
+    index: int,
+    path: str | os.PathLike[str],
+    profile: Profile,
+    config: MonitorConfig | None,
+    conditions: ConditionSettings,
+    monitor: ConditionMonitor,
+    collectors: Mapping[str, _StreamCollector],
+    periods: Mapping[str, float],
+    pair_topics: set[str],
+    unprofiled: dict[str, str],
+    progress: ProgressCallback | None,
+) -> tuple[RecordingInfo, list[TopicTrace]]:
+    try:
+        rec = open_recording(path)
+    except (OSError, RecordingError) as exc:
+        raise ReportInputError(f"cannot read recording {path}: {exc}") from exc
+    with rec:
+        topics = rec.topics()
+        config_topics = {s.name: s.topic for s in config.streams} if config is not None else {}
+        streams: dict[str, StreamConditions] = {}
+        stream_of_topic: dict[str, str] = {}
+        for name, stream in profile.streams.items():
+            collector = collectors[name]
+            topic = name if name in topics else config_topics.get(name, name)
+            topic_info = topics.get(topic)
+            if topic_info is None:
+                continue
+            collector.topic = topic
+            msgtype = topic_info.msgtype
+            if msgtype not in _TYPES_OF_MODALITY.get(stream.modality, ()):
+                collector.status, collector.msgtype = "incompatible", msgtype
+                collector.note = f"recorded as {msgtype}: no {stream.modality} features from it"
+                continue
+            collector.status, collector.msgtype, collector.note = "scored", msgtype, ""
+            streams[topic] = StreamConditions(stream.modality, msgtype, conditions)
+            stream_of_topic[topic] = name
+        for topic, topic_info in topics.items():
+            if topic_info.msgtype in _SENSOR_TYPES and topic not in stream_of_topic:
+                unprofiled.setdefault(topic, topic_info.msgtype)
+        timed = set(streams) | {t for t in topics if t in periods} | (pair_topics & set(topics))
+        watch = {t: _Arrivals(periods.get(t), keep_stamps=t in pair_topics) for t in timed}
+        malformed: dict[str, int] = {}
+        total = rec.message_count(timed)
+        done = 0
+        label = f"features {rec.path.name}"
+        try:
+            for msg in rec.messages(timed):
+                done += 1
+                if progress is not None and done % _PROGRESS_EVERY == 0:
+                    progress(label, done, total)
+                try:
+                    stamp = cdr.header_stamp_ns(msg.data)
+                except cdr.CdrError:
+                    stamp = None
+                watch[msg.topic].add(msg.log_time_ns, stamp)
+                conditions_of_topic = streams.get(msg.topic)
+                if conditions_of_topic is None:
+                    continue
+                try:
+                    features = conditions_of_topic.on_message(stamp or msg.log_time_ns, msg.data)
+                except ConditionError:
+                    malformed[msg.topic] = malformed.get(msg.topic, 0) + 1
+                    collectors[stream_of_topic[msg.topic]].malformed += 1
+                    continue
+                if features is None:
+                    continue
+                name = stream_of_topic[msg.topic]
+                update = monitor.update(name, features, msg.log_time_ns)
+                collectors[name].add(index, msg.log_time_ns, features, update)
+        except RecordingError as exc:
+            raise ReportInputError(f"{rec.path}: cannot read: {exc}") from exc
+        if progress is not None:
+            progress(label, done, total)
+        for collector in collectors.values():
+            collector.end_recording()
+        monitor.reset()  # a new recording is a new session: the alarm starts armed
+        info = RecordingInfo(
+            path=str(rec.path),
+            kind=rec.kind,
+            start_time_ns=rec.start_time_ns,
+            end_time_ns=rec.end_time_ns,
+            messages=rec.message_count(),
+            messages_read=done,
+            malformed=malformed,
+        )
+        traces = [w.trace(topic, index) for topic, w in watch.items() if w.count]
+    return info, traces
+
+
+class _Arrivals:
+    """Arrival gaps (log time) of one topic and, for pair topics, its header stamps."""
+
+    def __init__(self, period_ns: float | None, keep_stamps: bool) -> None:
+        self.gap_ns = _GAP_PERIODS * period_ns if period_ns else None
+        self.stamps: array[int] | None = array("q") if keep_stamps else None
+        self.first = 0
+        self.last = 0
+        self.count = 0
+        self.gaps: list[tuple[int, int]] = []
+
+    def add(self, log_ns: int, stamp: int | None) -> None:
+        if self.count == 0:
+            self.first = log_ns
+        elif self.gap_ns is not None and log_ns - self.last > self.gap_ns:
+            self.gaps.append((self.last, log_ns))
+        self.last = log_ns
+        self.count += 1
+        if self.stamps is not None and stamp:
+            self.stamps.append(stamp)
+
+    def trace(self, topic: str, recording: int) -> TopicTrace:
+        stamps = None
+        if self.stamps is not None:
+            stamps = (
+                np.sort(np.frombuffer(self.stamps, dtype=np.int64)) if self.stamps else np.zeros(0, np.int64)
+            )
+        return TopicTrace(topic, recording, self.first, self.last, self.count, tuple(self.gaps), stamps)
+
+
+def _feature_scores(stats: Sequence[FeatureStats], matrix: FloatArray) -> FloatArray:
+    """Each feature's own score: -log10 min(1, 2 m p), the stream score it alone would give."""
+    if not stats or matrix.shape[0] == 0:
+        return np.zeros(matrix.shape)
+    table = TailTable.from_stats(stats)
+    p = table.probabilities(matrix)
+    m = len(stats)
+    with np.errstate(divide="ignore"):
+        scores = -np.log10(np.clip(2.0 * m * p, 10.0**-MAX_SCORE, 1.0))
+    return np.asarray(np.where(np.isnan(p), np.nan, scores + 0.0), dtype=np.float64)
+
+
+def persistent(mask: BoolArray, fire_k: int, fire_n: int) -> BoolArray:
+    """The True samples that lie in some run of `fire_n` consecutive samples holding at least
+    `fire_k` True ones (the alarm's persistence rule); a series shorter than fire_n is one run."""
+    size = int(mask.size)
+    if size == 0:
+        return np.zeros(0, dtype=bool)
+    if size < fire_n:
+        return mask.copy() if int(mask.sum()) >= fire_k else np.zeros(size, dtype=bool)
+    cumulative = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+    starts = np.flatnonzero(cumulative[fire_n:] - cumulative[:-fire_n] >= fire_k)
+    delta = np.zeros(size + 1, dtype=np.int64)
+    np.add.at(delta, starts, 1)
+    np.add.at(delta, starts + fire_n, -1)
+    return np.asarray(mask & (np.cumsum(delta[:-1]) > 0), dtype=bool)
+
+
+def _persistent_by_segment(mask: BoolArray, rec_index: IntArray, fire_k: int, fire_n: int) -> BoolArray:
+    out = np.zeros(mask.size, dtype=bool)
+    for rec in np.unique(rec_index):
+        where = rec_index == rec
+        out[where] = persistent(mask[where], fire_k, fire_n)
+    return out
