@@ -58,7 +58,7 @@ import numpy.typing as npt
 from bench import BenchOptions
 from bench.machine import REPO
 from bench.report import BenchResult, Row, Table, format_number
-from gap_monitor.core.conditions.feed import ConditionSettings, StreamConditions
+from gap_monitor.core.conditions.feed import StreamConditions
 from gap_monitor.core.conditions.profile import FeatureSample, Profile
 from gap_monitor.core.conditions.scoring import (
     ConditionMonitor,
@@ -66,6 +66,7 @@ from gap_monitor.core.conditions.scoring import (
     build_calibrated_profile,
     count_alarms,
 )
+from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.io import cdr
 from gap_monitor.offline.extraction import extract_features
 

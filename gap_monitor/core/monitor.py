@@ -26,14 +26,10 @@ from gap_monitor.core.capture.snapshot import (
     check_ring_buffer,
 )
 from gap_monitor.core.capture.triggers import CAPTURE_KINDS, TriggerSet, build_triggers
-from gap_monitor.core.conditions.feed import (
-    WINDOWED_MODALITIES,
-    ConditionError,
-    ConditionSettings,
-    StreamConditions,
-)
+from gap_monitor.core.conditions.feed import WINDOWED_MODALITIES, ConditionError, StreamConditions
 from gap_monitor.core.conditions.profile import Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScore
+from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.config.model import COMPRESSED_IMAGE_TYPE, MonitorConfig, StreamConfig
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.io import cdr

@@ -31,12 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from gap_monitor.core.conditions.feed import (
-    WINDOWED_MODALITIES,
-    ConditionError,
-    ConditionSettings,
-    StreamConditions,
-)
+from gap_monitor.core.conditions.feed import WINDOWED_MODALITIES, ConditionError, StreamConditions
 from gap_monitor.core.conditions.profile import (
     FeatureSample,
     Profile,
@@ -46,6 +41,7 @@ from gap_monitor.core.conditions.profile import (
     merge_profiles,
 )
 from gap_monitor.core.conditions.scoring import build_calibrated_profile, format_value
+from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.config.model import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.recordings import Recording, RecordingError, open_recording

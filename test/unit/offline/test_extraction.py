@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 import yaml
 
-from gap_monitor.core.conditions.feed import ConditionSettings, StreamConditions
+from gap_monitor.core.conditions.feed import StreamConditions
 from gap_monitor.core.conditions.profile import Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScore, format_value
+from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.io.recordings import open_recording
 from gap_monitor.offline.extraction import build_profile, extract_features, main
 from gap_monitor.render.progress import ProgressBar

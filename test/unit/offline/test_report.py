@@ -19,8 +19,8 @@ import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from gap_monitor.core.conditions.feed import ConditionSettings
 from gap_monitor.core.conditions.profile import Profile, ProfileBuilder, feature_stats
+from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.io.recordings import open_recording
 from gap_monitor.core.monitor import Monitor
 from gap_monitor.offline import report as report_mod
