@@ -9,7 +9,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from gap_monitor.core.config.model import ConfigError, load_config
+from gap_monitor.core.config.parsing import load_config
+from gap_monitor.core.config.validation import ConfigError
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:

@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from gap_monitor.core.config.model import NODE_NAME, ConfigError, _topic_ok
-from gap_monitor.core.config.validation import Checker
+from gap_monitor.core.config.model import NODE_NAME
+from gap_monitor.core.config.parsing import _topic_ok
+from gap_monitor.core.config.validation import Checker, ConfigError
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.io import cdr
 

@@ -10,6 +10,16 @@ from collections.abc import Mapping
 from typing import Any
 
 
+class ConfigError(ValueError):
+    """A config with one or more problems; `problems` lists each as `key: value: what is allowed`."""
+
+    def __init__(self, problems: list[str], source: str = "config") -> None:
+        self.problems = problems
+        self.source = source
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s):\n{lines}")
+
+
 class Checker:
     """Reads typed values out of a nested mapping, recording every problem instead of stopping."""
 

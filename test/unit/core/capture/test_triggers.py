@@ -24,7 +24,7 @@ from gap_monitor.core.capture.triggers import (
     build_triggers,
     triggers_from_parameters,
 )
-from gap_monitor.core.config.model import ConfigError
+from gap_monitor.core.config.validation import ConfigError
 from gap_monitor.core.events import Event, Severity
 
 TS = get_typestore(Stores.ROS2_JAZZY)
