@@ -274,7 +274,7 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
     if not isinstance(prefix, str) or not prefix:
         chk.problem("diagnostic_prefix", prefix, "a non-empty string")
         prefix = NODE_NAME
-    from gap_monitor.core.capture.triggers import triggers_from_parameters
+    from gap_monitor.core.config.triggers import triggers_from_parameters
 
     triggers = _no_triggers()
     try:
