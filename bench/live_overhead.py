@@ -38,8 +38,14 @@ import yaml
 from bench import BenchOptions
 from bench.machine import REPO, load
 from bench.report import BenchResult, Row, Table, at_most, not_below, ratio_at_most
-from gap_monitor.core.config.model import MODALITY_KEYS, NODE_NAME, MonitorConfig
-from gap_monitor.core.config.parsing import config_from_parameters, load_config, parameters_from_file
+from gap_monitor.core.config import (
+    MODALITY_KEYS,
+    NODE_NAME,
+    MonitorConfig,
+    config_from_parameters,
+    load_config,
+    parameters_from_file,
+)
 from gap_monitor.sim.rig import DEFAULT_TOPICS, RigSettings
 
 TITLE = "monitor node vs no-op raw subscribers, live simulated sensor suite"

@@ -9,8 +9,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from gap_monitor.core.config.parsing import load_config
-from gap_monitor.core.config.validation import ConfigError
+from gap_monitor.core.config import ConfigError, load_config
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:

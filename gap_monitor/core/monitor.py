@@ -30,9 +30,10 @@ from gap_monitor.core.conditions.feed import WINDOWED_MODALITIES, ConditionError
 from gap_monitor.core.conditions.profile import Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScore
 from gap_monitor.core.conditions.settings import ConditionSettings
-from gap_monitor.core.config.model import COMPRESSED_IMAGE_TYPE, MonitorConfig, StreamConfig
+from gap_monitor.core.config import MonitorConfig, StreamConfig
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.io import cdr
+from gap_monitor.core.io.names import COMPRESSED_IMAGE_TYPE
 from gap_monitor.core.timing.health import HealthReport, StreamHealth
 from gap_monitor.core.timing.motion_offset import MotionOffsetEstimator, MotionOffsetSettings, OffsetEstimate
 from gap_monitor.core.timing.skew import SkewLimits, SkewPair, SkewSettings, SkewTracker

@@ -42,8 +42,8 @@ from gap_monitor.core.conditions.profile import (
 )
 from gap_monitor.core.conditions.scoring import build_calibrated_profile, format_value
 from gap_monitor.core.conditions.settings import ConditionSettings
-from gap_monitor.core.config.model import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE
 from gap_monitor.core.io import cdr
+from gap_monitor.core.io.names import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE
 from gap_monitor.core.io.recordings import Recording, RecordingError, open_recording
 from gap_monitor.render.progress import ProgressBar
 

@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from gap_monitor.core.conditions.profile import Profile, ProfileError
-from gap_monitor.core.config.model import (
-    COMPRESSED_IMAGE_TYPE,
-    IMAGE_TYPE,
+from gap_monitor.core.config import (
     MODALITY_KEYS,
+    ConfigError,
     MonitorConfig,
+    config_from_parameters,
+    load_config,
 )
-from gap_monitor.core.config.parsing import config_from_parameters, load_config
-from gap_monitor.core.config.validation import ConfigError
 from gap_monitor.core.events import Event
+from gap_monitor.core.io.names import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE
 from gap_monitor.core.io.recordings import RecordingError, TopicInfo, open_recording
 from gap_monitor.core.monitor import Monitor
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gap_monitor.core.config.validation import ConfigError
+from gap_monitor.core.config import ConfigError
 from gap_monitor.sim.rig import (
     DEFAULT_TOPICS,
     FRAME_IDS,

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from gap_monitor.core.config.validation import Checker, ConfigError
+from gap_monitor.core.config import Checker, ConfigError
 
 SIM_STREAMS = ("camera", "depth", "imu", "joints", "wrench")
 

@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gap_monitor.core.config.model import NODE_NAME
-from gap_monitor.core.config.parsing import _topic_ok
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.io import cdr
+from gap_monitor.core.io.names import NODE_NAME, is_topic_name
 
 NS = 1_000_000_000
 
@@ -62,7 +61,7 @@ def _invalid(name: str, value: Any, allowed: str) -> ValueError:
 
 
 def _check_topic(name: str, value: Any) -> None:
-    if not _topic_ok(value):
+    if not is_topic_name(value):
         raise _invalid(name, value, "a ROS topic name such as /robot/failure")
 
 

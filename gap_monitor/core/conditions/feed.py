@@ -30,9 +30,9 @@ from gap_monitor.core.conditions.features.wrench import WrenchWindow
 
 # Re-exported while offline/report.py still imports it from here.
 from gap_monitor.core.conditions.settings import ConditionSettings as ConditionSettings
-from gap_monitor.core.config.model import COMPRESSED_IMAGE_TYPE
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.cdr_batch import DecodedBatch, decode_batch
+from gap_monitor.core.io.names import COMPRESSED_IMAGE_TYPE
 
 NS = 1_000_000_000
 DEPTH_WORK_WIDTH = 320

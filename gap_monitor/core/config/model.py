@@ -1,20 +1,35 @@
-"""Typed, validated monitor configuration, loaded from a ROS 2 parameter file.
+"""The monitor configuration: one frozen dataclass per section of the parameter file.
 
-The same YAML (`gap_monitor: ros__parameters: ...`) drives the node (`--params-file`), the CLI and the
-tests. Validation collects every problem before raising, so a user fixes a file in one pass.
+`parsing` builds a `MonitorConfig` from a ROS 2 parameter file and `validation` checks it; the
+sections sit on top of the analysers (timing, conditions, capture), whose settings they are made of.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gap_monitor.core.capture.snapshot import SnapshotSettings
+from gap_monitor.core.capture.triggers import TriggersConfig
+from gap_monitor.core.io.names import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, NODE_NAME
 
-if TYPE_CHECKING:  # triggers.py builds on this module, so it is imported where used
-    from gap_monitor.core.capture.triggers import TriggersConfig
-
-NODE_NAME = "gap_monitor"
+__all__ = [
+    "COMPRESSED_IMAGE_TYPE",
+    "IMAGE_TYPE",
+    "MODALITY_KEYS",
+    "MODALITY_TYPES",
+    "NODE_NAME",
+    "RELIABILITY_CHOICES",
+    "ROS_OWN_PARAMETERS",
+    "CaptureConfig",
+    "ConditionsConfig",
+    "HealthConfig",
+    "MonitorConfig",
+    "MotionOffsetConfig",
+    "SkewPairConfig",
+    "StreamConfig",
+    "TimingConfig",
+]
 
 # Sensor modalities, the config key listing their streams, and the message types each accepts.
 MODALITY_KEYS: dict[str, str] = {
@@ -24,8 +39,6 @@ MODALITY_KEYS: dict[str, str] = {
     "joints": "joint_states",
     "wrench": "wrenches",
 }
-IMAGE_TYPE = "sensor_msgs/msg/Image"
-COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
 MODALITY_TYPES: dict[str, tuple[str, ...]] = {
     "camera": (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE),
     "depth": (IMAGE_TYPE,),
@@ -136,12 +149,6 @@ class CaptureConfig:
     latched_topics: tuple[str, ...] = ()  # last message kept forever (e.g. /tf_static, camera_info)
 
 
-def _no_triggers() -> TriggersConfig:
-    from gap_monitor.core.capture.triggers import TriggersConfig
-
-    return TriggersConfig()
-
-
 @dataclass(frozen=True)
 class MonitorConfig:
     """Everything the monitor node needs, validated."""
@@ -153,7 +160,7 @@ class MonitorConfig:
     motion_offset: MotionOffsetConfig = field(default_factory=MotionOffsetConfig)
     conditions: ConditionsConfig = field(default_factory=ConditionsConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
-    triggers: TriggersConfig = field(default_factory=_no_triggers)
+    triggers: TriggersConfig = field(default_factory=TriggersConfig)
     diagnostics_period_s: float = 1.0
     check_period_s: float = 0.2
     diagnostic_prefix: str = NODE_NAME
@@ -165,11 +172,11 @@ class MonitorConfig:
         raise KeyError(name)
 
 
-# TEMPORARY, until offline/report.py and offline/audit.py (being split elsewhere) import these from
-# `gap_monitor.core.config`: they still import them from here. Remove at merge.
+# TEMPORARY: offline/report.py and offline/audit.py (being split elsewhere) still import these two
+# from here; once they import them from `gap_monitor.core.config`, delete this.
 def __getattr__(name: str) -> Any:
     if name in ("ConfigError", "load_config"):
-        from gap_monitor.core.config import parsing
+        from gap_monitor.core import config
 
-        return getattr(parsing, name)
+        return getattr(config, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

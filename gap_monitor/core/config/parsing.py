@@ -1,4 +1,4 @@
-"""Typed, validated monitor configuration, loaded from a ROS 2 parameter file.
+"""A ROS 2 parameter file -> a validated `MonitorConfig`.
 
 The same YAML (`gap_monitor: ros__parameters: ...`) drives the node (`--params-file`), the CLI and the
 tests. Validation collects every problem before raising, so a user fixes a file in one pass.
@@ -29,15 +29,9 @@ from gap_monitor.core.config.model import (
     SkewPairConfig,
     StreamConfig,
     TimingConfig,
-    _no_triggers,
 )
-from gap_monitor.core.config.validation import Checker, ConfigError
-
-
-def _topic_ok(topic: Any) -> bool:
-    if not isinstance(topic, str) or not topic or topic.endswith("/") or "//" in topic:
-        return False
-    return all(c.isalnum() or c in "/_~" for c in topic) and not topic[0].isdigit()
+from gap_monitor.core.config.triggers import parse_triggers
+from gap_monitor.core.config.validation import Checker, ConfigError, is_topic_name
 
 
 def _stream(
@@ -50,7 +44,7 @@ def _stream(
     allowed.add("queue_depth")
     chk.unknown_keys(raw, path, allowed)
     topic = raw.get("topic")
-    if not _topic_ok(topic):
+    if not is_topic_name(topic):
         chk.problem(f"{path}.topic", topic, "a ROS topic name such as /camera/color/image_raw")
     types = MODALITY_TYPES[modality]
     default_type = types[0]
@@ -174,7 +168,7 @@ def _motion_offset(chk: Checker, raw: Mapping[str, Any], streams: list[StreamCon
 
 def _topic_list(chk: Checker, raw: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
     value = raw.get(key, [])
-    if not isinstance(value, (list, tuple)) or not all(_topic_ok(t) for t in value):
+    if not isinstance(value, (list, tuple)) or not all(is_topic_name(t) for t in value):
         chk.problem(f"{path}.{key}", value, "a list of ROS topic names")
         return ()
     return tuple(str(t) for t in value)
@@ -274,15 +268,7 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
     if not isinstance(prefix, str) or not prefix:
         chk.problem("diagnostic_prefix", prefix, "a non-empty string")
         prefix = NODE_NAME
-    from gap_monitor.core.config.triggers import triggers_from_parameters
-
-    triggers = _no_triggers()
-    try:
-        triggers = triggers_from_parameters(
-            chk.mapping(params, "triggers", ""), diagnostic_prefix=prefix, source=source
-        )
-    except ConfigError as exc:
-        chk.problems.extend(exc.problems)
+    triggers = parse_triggers(chk, chk.mapping(params, "triggers", ""), diagnostic_prefix=prefix)
     config = MonitorConfig(
         streams=tuple(streams),
         health=health,

@@ -21,9 +21,8 @@ from gap_monitor.core.capture.triggers import (
     TriggersConfig,
     build_triggers,
 )
-from gap_monitor.core.config.model import NODE_NAME
-from gap_monitor.core.config.parsing import _topic_ok
-from gap_monitor.core.config.validation import Checker, ConfigError
+from gap_monitor.core.config.validation import Checker, ConfigError, is_topic_name
+from gap_monitor.core.io.names import NODE_NAME
 
 TRIGGER_KEYS = frozenset(
     {"failure_topic", "action_status_topics", "diagnostics_error_patterns", "diagnostics_topic", "divergence"}
@@ -85,7 +84,7 @@ def _failure(chk: Checker, params: Mapping[str, Any], path: str) -> FailureTopic
     before = len(chk.problems)
     chk.unknown_keys(raw, where, {"topic", "type"})
     topic = raw.get("topic")
-    if not _topic_ok(topic):
+    if not is_topic_name(topic):
         chk.problem(f"{where}.topic", topic, "a ROS topic name such as /robot/failure")
     msgtype = chk.choice(raw, "type", where, STRING_TYPE, FAILURE_TYPES)
     if len(chk.problems) > before:
@@ -100,7 +99,7 @@ def _actions(chk: Checker, params: Mapping[str, Any], path: str) -> tuple[Action
     for i, name in _string_list(chk, params, key, path, "a list of action status topics"):
         # An action name is accepted for its status topic: a silent wrong topic would never fire.
         topic = name if name.endswith(ACTION_STATUS_SUFFIX) else name.rstrip("/") + ACTION_STATUS_SUFFIX
-        if not _topic_ok(topic):
+        if not is_topic_name(topic):
             chk.problem(
                 f"{where}[{i}]", name, "an action status topic such as /navigate_to_pose/_action/status"
             )
@@ -121,7 +120,7 @@ def _diagnostics(
         )
     ]
     topic = params.get("diagnostics_topic", DIAGNOSTICS_TOPIC)
-    if not _topic_ok(topic):
+    if not is_topic_name(topic):
         chk.problem(f"{path}.diagnostics_topic".lstrip("."), topic, "a ROS topic name such as /diagnostics")
         return None
     if not patterns:
@@ -142,10 +141,10 @@ def _divergences(chk: Checker, params: Mapping[str, Any], path: str) -> tuple[Di
         topics = []
         for key in ("a", "b"):
             topic = entry.get(key)
-            if not _topic_ok(topic):
+            if not is_topic_name(topic):
                 chk.problem(f"{where}.{key}", topic, "a ROS topic name such as /policy/shadow_cmd")
             topics.append(topic)
-        if topics[0] == topics[1] and _topic_ok(topics[0]):
+        if topics[0] == topics[1] and is_topic_name(topics[0]):
             chk.problem(f"{where}.b", topics[1], "a topic other than a")
         if "type" not in entry:
             chk.problem(f"{where}.type", None, f"one of {', '.join(DIVERGENCE_TYPES)}")
@@ -182,20 +181,15 @@ def _divergences(chk: Checker, params: Mapping[str, Any], path: str) -> tuple[Di
     return tuple(out)
 
 
-def triggers_from_parameters(
-    params: Mapping[str, Any],
-    *,
-    path: str = "triggers",
-    diagnostic_prefix: str = NODE_NAME,
-    source: str = "parameters",
+def parse_triggers(
+    chk: Checker, params: Mapping[str, Any], *, path: str = "triggers", diagnostic_prefix: str = NODE_NAME
 ) -> TriggersConfig:
-    """Validate the trigger section of the parameters (a nested mapping; absent keys = off).
+    """The trigger section (a nested mapping; absent keys = off), its problems added to `chk`.
 
     `path` prefixes every problem (the section's key in the parameter file); statuses named
-    `"<diagnostic_prefix>:..."` are the monitor's own and never trigger. Raises ConfigError
-    listing every problem.
+    `"<diagnostic_prefix>:..."` are the monitor's own and never trigger.
     """
-    chk = Checker()
+    before = len(chk.problems)
     chk.unknown_keys(params, path, set(TRIGGER_KEYS))
     cfg = TriggersConfig(
         failure=_failure(chk, params, path),
@@ -203,11 +197,24 @@ def triggers_from_parameters(
         diagnostics=_diagnostics(chk, params, path, f"{diagnostic_prefix}:"),
         divergence=_divergences(chk, params, path),
     )
-    if not chk.problems:
+    if len(chk.problems) == before:
         try:
             build_triggers(cfg)  # one topic cannot carry two message types
         except ValueError as exc:
             chk.problems.append(f"{path}: {exc}".lstrip(": "))
+    return cfg if len(chk.problems) == before else TriggersConfig()
+
+
+def triggers_from_parameters(
+    params: Mapping[str, Any],
+    *,
+    path: str = "triggers",
+    diagnostic_prefix: str = NODE_NAME,
+    source: str = "parameters",
+) -> TriggersConfig:
+    """Validate the trigger section on its own; raises ConfigError listing every problem."""
+    chk = Checker()
+    cfg = parse_triggers(chk, params, path=path, diagnostic_prefix=diagnostic_prefix)
     if chk.problems:
         raise ConfigError(chk.problems, source)
     return cfg

@@ -9,6 +9,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from gap_monitor.core.io.names import is_topic_name
+
+__all__ = ["Checker", "ConfigError", "is_topic_name"]
+
 
 class ConfigError(ValueError):
     """A config with one or more problems; `problems` lists each as `key: value: what is allowed`."""

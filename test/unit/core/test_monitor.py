@@ -11,8 +11,7 @@ import pytest
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
-from gap_monitor.core.config.model import CaptureConfig
-from gap_monitor.core.config.parsing import config_from_parameters
+from gap_monitor.core.config import CaptureConfig, config_from_parameters
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.monitor import Monitor
 

@@ -4,15 +4,15 @@ from typing import Any
 import pytest
 import yaml
 
-from gap_monitor.core.config.model import COMPRESSED_IMAGE_TYPE
-from gap_monitor.core.config.parsing import (
+from gap_monitor.core.config import (
+    ConfigError,
     config_from_parameters,
     flatten,
     load_config,
     parameters_from_file,
     unflatten,
 )
-from gap_monitor.core.config.validation import ConfigError
+from gap_monitor.core.io.names import COMPRESSED_IMAGE_TYPE
 
 REPO = Path(__file__).resolve().parents[4]
 

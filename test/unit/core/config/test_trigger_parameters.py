@@ -12,8 +12,7 @@ from gap_monitor.core.capture.triggers import (
     TriggersConfig,
     build_triggers,
 )
-from gap_monitor.core.config.triggers import triggers_from_parameters
-from gap_monitor.core.config.validation import ConfigError
+from gap_monitor.core.config import ConfigError, triggers_from_parameters
 
 STATUS_TOPIC = "/navigate_to_pose/_action/status"
 SHADOW, EXECUTED = "/policy/shadow_cmd", "/joint_commands"
