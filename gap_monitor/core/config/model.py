@@ -1,21 +1,30 @@
 """The monitor configuration: one frozen dataclass per section of the parameter file.
 
-`parsing` builds a `MonitorConfig` from a ROS 2 parameter file and `validation` checks it; the
-sections sit on top of the analysers (timing, conditions, capture), whose settings they are made of.
+Each section holds the values of its analyser (timing, skew, motion offset, conditions, capture)
+and builds that analyser's settings with one method, so no other module copies config values
+field by field. The fields are the file's keys: `asdict(MonitorConfig)` is the config as written
+(snapshots record it). `parsing` builds a `MonitorConfig` from a parameter file, checking each rule
+once: the file's own (keys, ranges, cross references) there, the analysers' in their settings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gap_monitor.core.capture.snapshot import SnapshotSettings
 from gap_monitor.core.capture.triggers import TriggersConfig
+from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.io.names import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, NODE_NAME
+from gap_monitor.core.timing.motion_offset import MotionOffsetSettings
+from gap_monitor.core.timing.skew import SkewLimits, SkewSettings
+from gap_monitor.core.timing.stamps import TimingSettings
 
 __all__ = [
     "COMPRESSED_IMAGE_TYPE",
     "IMAGE_TYPE",
+    "LIVE_UNMATCHED_WARN_PCT",
     "MODALITY_KEYS",
     "MODALITY_TYPES",
     "NODE_NAME",
@@ -49,6 +58,8 @@ MODALITY_TYPES: dict[str, tuple[str, ...]] = {
 # Parameters every rclpy node may carry; they are the node's business, not ours.
 ROS_OWN_PARAMETERS = frozenset({"use_sim_time", "qos_overrides", "start_type_description_service"})
 RELIABILITY_CHOICES = ("auto", "reliable", "best_effort")
+# Unmatched messages in a short live window mostly mean a lost message, not a clock problem.
+LIVE_UNMATCHED_WARN_PCT = 20.0
 
 
 @dataclass(frozen=True)
@@ -80,8 +91,16 @@ class TimingConfig:
     """Header-stamp timing per stream and the window of the live skew statistics."""
 
     enabled: bool = True
-    window_s: float = 10.0
-    skew_window_s: float = 2.0
+    window_s: float = TimingSettings.window_s
+    skew_window_s: float = 2.0  # short: live, a skew shows within seconds
+
+    def timing_settings(self) -> TimingSettings:
+        """How the header stamps of each stream are measured."""
+        return TimingSettings(window_s=self.window_s)
+
+    def skew_settings(self) -> SkewSettings:
+        """How the stamps of every skew pair are matched."""
+        return SkewSettings(window_s=self.skew_window_s)
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,14 @@ class SkewPairConfig:
     offset_warn_ms: float = 2.0
     offset_error_ms: float = 10.0
 
+    def skew_limits(self) -> SkewLimits:
+        """How the pair is judged live."""
+        return SkewLimits(
+            offset_warn_ms=self.offset_warn_ms,
+            offset_error_ms=self.offset_error_ms,
+            unmatched_warn_pct=LIVE_UNMATCHED_WARN_PCT,
+        )
+
 
 @dataclass(frozen=True)
 class ConditionsConfig:
@@ -101,11 +128,18 @@ class ConditionsConfig:
 
     enabled: bool = True
     profile: str = ""  # path of a profile YAML; empty: features only, no scoring
-    image_rate_hz: float = 5.0
-    window_s: float = 1.0
-    hop_s: float = 0.2
-    near_m: float = 0.3
+    # The feature parameters, with the feed's own defaults.
+    image_rate_hz: float = ConditionSettings.image_rate_hz
+    window_s: float = ConditionSettings.window_s
+    hop_s: float = ConditionSettings.hop_s
+    near_m: float = ConditionSettings.near_m
     error_factor: float = 3.0  # ERROR when the score reaches this times the alarm threshold
+
+    def feature_settings(self) -> ConditionSettings:
+        """What the feed of every stream takes (live, `profile build --config`, report, replay)."""
+        return ConditionSettings(
+            image_rate_hz=self.image_rate_hz, window_s=self.window_s, hop_s=self.hop_s, near_m=self.near_m
+        )
 
 
 @dataclass(frozen=True)
@@ -117,11 +151,15 @@ class MotionOffsetConfig:
     warn_ms: float = 5.0
     error_ms: float = 20.0
     period_s: float = 5.0
-    window_s: float = 10.0
+    window_s: float = MotionOffsetSettings.window_s
 
     @property
     def enabled(self) -> bool:
         return bool(self.camera)
+
+    def estimator_settings(self) -> MotionOffsetSettings:
+        """The streaming estimator's settings: a history of three windows, at least 30 s."""
+        return MotionOffsetSettings(window_s=self.window_s, history_s=max(3 * self.window_s, 30.0))
 
 
 @dataclass(frozen=True)
@@ -147,6 +185,21 @@ class CaptureConfig:
     on_novel_condition: bool = True
     extra_topics: tuple[str, ...] = ()  # kept for snapshots only (e.g. /tf, commands); type from the graph
     latched_topics: tuple[str, ...] = ()  # last message kept forever (e.g. /tf_static, camera_info)
+
+    def snapshot_settings(self, output_dir: Path | None = None) -> SnapshotSettings:
+        """The snapshot writer's settings; `output_dir` (e.g. from the command line) overrides ours."""
+        return SnapshotSettings(
+            output_dir=output_dir or Path(self.output_dir).expanduser(),
+            pre_s=self.pre_s,
+            post_s=self.post_s,
+            compression=self.compression,
+            cooldown_s=self.cooldown_s,
+            max_per_hour=self.max_per_hour,
+            quota_bytes=self.quota_bytes,
+            quota_count=self.quota_count,
+            min_free_bytes=self.min_free_bytes,
+            on_quota=self.on_quota,
+        )
 
 
 @dataclass(frozen=True)

@@ -80,17 +80,22 @@ def _stream(
 
 
 def _timing(chk: Checker, raw: Mapping[str, Any]) -> TimingConfig:
+    d = TimingConfig()
     chk.unknown_keys(raw, "timing", {"enabled", "window_s", "skew_window_s"})
-    return TimingConfig(
-        enabled=chk.boolean(raw, "enabled", "timing", True),
-        window_s=chk.number(raw, "window_s", "timing", 10.0, low=0.5, high=3600.0, low_inclusive=True),
+    timing = TimingConfig(
+        enabled=chk.boolean(raw, "enabled", "timing", d.enabled),
+        window_s=chk.number(raw, "window_s", "timing", d.window_s, low=0.5, high=3600.0, low_inclusive=True),
         skew_window_s=chk.number(
-            raw, "skew_window_s", "timing", 2.0, low=0.2, high=3600.0, low_inclusive=True
+            raw, "skew_window_s", "timing", d.skew_window_s, low=0.2, high=3600.0, low_inclusive=True
         ),
     )
+    chk.build("timing", timing.timing_settings)
+    chk.build("timing", timing.skew_settings)
+    return timing
 
 
 def _skew_pairs(chk: Checker, raw: Mapping[str, Any], topics: set[str]) -> tuple[SkewPairConfig, ...]:
+    d = SkewPairConfig("", "", "")
     pairs = []
     for name, entry in raw.items():
         path = f"skew_pairs.{name}"
@@ -106,13 +111,13 @@ def _skew_pairs(chk: Checker, raw: Mapping[str, Any], topics: set[str]) -> tuple
                     f"{path}.{key}", topic, f"one of the monitored topics: {', '.join(sorted(topics))}"
                 )
             ends.append(str(topic))
-        warn = chk.number(entry, "offset_warn_ms", path, 2.0, low=0.0, high=10_000.0)
-        error = chk.number(entry, "offset_error_ms", path, 10.0, low=0.0, high=10_000.0)
-        if error < warn:
-            chk.problem(f"{path}.offset_error_ms", error, f"a number >= offset_warn_ms ({warn:g})")
+        warn = chk.number(entry, "offset_warn_ms", path, d.offset_warn_ms, low=0.0, high=10_000.0)
+        error = chk.number(entry, "offset_error_ms", path, d.offset_error_ms, low=0.0, high=10_000.0)
+        pair = SkewPairConfig(str(name), ends[0], ends[1], warn, error)
+        chk.build(path, pair.skew_limits)  # warn <= error
         if ends[0] == ends[1]:
             chk.problem(f"{path}.b", ends[1], "a topic other than a")
-        pairs.append(SkewPairConfig(str(name), ends[0], ends[1], warn, error))
+        pairs.append(pair)
     return tuple(pairs)
 
 
@@ -124,27 +129,28 @@ def _conditions(chk: Checker, raw: Mapping[str, Any]) -> ConditionsConfig:
     if not isinstance(profile, str):
         chk.problem("conditions.profile", profile, "a path to a profile YAML, or empty for features only")
         profile = d.profile
-    window = chk.number(raw, "window_s", "conditions", d.window_s, low=0.01, high=600.0, low_inclusive=True)
-    hop = chk.number(raw, "hop_s", "conditions", d.hop_s, low=0.001, high=600.0, low_inclusive=True)
-    if hop > window:
-        chk.problem("conditions.hop_s", hop, f"at most window_s ({window:g})")
-    return ConditionsConfig(
+    conditions = ConditionsConfig(
         enabled=chk.boolean(raw, "enabled", "conditions", d.enabled),
         profile=profile,
         image_rate_hz=chk.number(raw, "image_rate_hz", "conditions", d.image_rate_hz, low=0.0, high=1000.0),
-        window_s=window,
-        hop_s=hop,
+        window_s=chk.number(
+            raw, "window_s", "conditions", d.window_s, low=0.01, high=600.0, low_inclusive=True
+        ),
+        hop_s=chk.number(raw, "hop_s", "conditions", d.hop_s, low=0.001, high=600.0, low_inclusive=True),
         near_m=chk.number(raw, "near_m", "conditions", d.near_m, low=0.0, high=100.0),
         error_factor=chk.number(
             raw, "error_factor", "conditions", d.error_factor, low=1.0, high=1000.0, low_inclusive=True
         ),
     )
+    chk.build("conditions", conditions.feature_settings)  # hop_s <= window_s
+    return conditions
 
 
 def _motion_offset(chk: Checker, raw: Mapping[str, Any], streams: list[StreamConfig]) -> MotionOffsetConfig:
+    d = MotionOffsetConfig()
     chk.unknown_keys(raw, "motion_offset", {"camera", "imu", "warn_ms", "error_ms", "period_s", "window_s"})
     if not raw:
-        return MotionOffsetConfig()
+        return d
     by_modality = {m: sorted(s.topic for s in streams if s.modality == m) for m in ("camera", "imu")}
     topics = {}
     for key in ("camera", "imu"):
@@ -153,17 +159,24 @@ def _motion_offset(chk: Checker, raw: Mapping[str, Any], streams: list[StreamCon
             allowed = ", ".join(by_modality[key]) or "none configured"
             chk.problem(f"motion_offset.{key}", value, f"a monitored {key} topic ({allowed})")
         topics[key] = str(value or "")
-    warn = chk.number(raw, "warn_ms", "motion_offset", 5.0, low=0.0, high=10_000.0)
-    return MotionOffsetConfig(
+    warn = chk.number(raw, "warn_ms", "motion_offset", d.warn_ms, low=0.0, high=10_000.0)
+    error = max(d.error_ms, warn)
+    motion = MotionOffsetConfig(
         camera=topics["camera"],
         imu=topics["imu"],
         warn_ms=warn,
         error_ms=chk.number(
-            raw, "error_ms", "motion_offset", max(20.0, warn), low=warn, high=10_000.0, low_inclusive=True
+            raw, "error_ms", "motion_offset", error, low=warn, high=10_000.0, low_inclusive=True
         ),
-        period_s=chk.number(raw, "period_s", "motion_offset", 5.0, low=0.1, high=3600.0, low_inclusive=True),
-        window_s=chk.number(raw, "window_s", "motion_offset", 10.0, low=1.0, high=3600.0, low_inclusive=True),
+        period_s=chk.number(
+            raw, "period_s", "motion_offset", d.period_s, low=0.1, high=3600.0, low_inclusive=True
+        ),
+        window_s=chk.number(
+            raw, "window_s", "motion_offset", d.window_s, low=1.0, high=3600.0, low_inclusive=True
+        ),
     )
+    chk.build("motion_offset", motion.estimator_settings)
+    return motion
 
 
 def _topic_list(chk: Checker, raw: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
@@ -192,7 +205,7 @@ def _capture(chk: Checker, raw: Mapping[str, Any]) -> CaptureConfig:
         chk.problem("capture.output_dir", out_dir, "a directory path")
         out_dir = d.output_dir
     big = 2**62
-    return CaptureConfig(
+    capture = CaptureConfig(
         enabled=chk.boolean(raw, "enabled", "capture", d.enabled),
         output_dir=out_dir,
         pre_s=chk.number(raw, "pre_s", "capture", d.pre_s, low=0.0, high=3600.0, low_inclusive=True),
@@ -214,6 +227,7 @@ def _capture(chk: Checker, raw: Mapping[str, Any]) -> CaptureConfig:
         extra_topics=_topic_list(chk, raw, "extra_topics", "capture"),
         latched_topics=_topic_list(chk, raw, "latched_topics", "capture"),
     )
+    return capture
 
 
 def config_from_parameters(params: Mapping[str, Any], source: str = "parameters") -> MonitorConfig:
@@ -233,10 +247,11 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
 
     h = chk.mapping(params, "health", "")
     chk.unknown_keys(h, "health", {"rate_tolerance", "stale_timeout_s", "rate_window_s"})
+    dh = HealthConfig()
     health = HealthConfig(
-        rate_tolerance=chk.number(h, "rate_tolerance", "health", 0.2, low=0.0, high=1.0),
-        stale_timeout_s=chk.number(h, "stale_timeout_s", "health", 0.5, low=0.0, high=3600.0),
-        rate_window_s=chk.number(h, "rate_window_s", "health", 2.0, low=0.1, high=3600.0),
+        rate_tolerance=chk.number(h, "rate_tolerance", "health", dh.rate_tolerance, low=0.0, high=1.0),
+        stale_timeout_s=chk.number(h, "stale_timeout_s", "health", dh.stale_timeout_s, low=0.0, high=3600.0),
+        rate_window_s=chk.number(h, "rate_window_s", "health", dh.rate_window_s, low=0.1, high=3600.0),
     )
 
     streams: list[StreamConfig] = []
@@ -277,8 +292,12 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
         motion_offset=motion,
         conditions=conditions,
         capture=capture,
-        diagnostics_period_s=chk.number(params, "diagnostics_period_s", "", 1.0, low=0.0, high=60.0),
-        check_period_s=chk.number(params, "check_period_s", "", 0.2, low=0.0, high=10.0),
+        diagnostics_period_s=chk.number(
+            params, "diagnostics_period_s", "", MonitorConfig.diagnostics_period_s, low=0.0, high=60.0
+        ),
+        check_period_s=chk.number(
+            params, "check_period_s", "", MonitorConfig.check_period_s, low=0.0, high=10.0
+        ),
         diagnostic_prefix=prefix,
         triggers=triggers,
     )

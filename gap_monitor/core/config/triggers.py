@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
 
 from gap_monitor.core.capture.triggers import (
     ACTION_STATUS_SUFFIX,
@@ -59,18 +60,6 @@ def _string_list(
     return good
 
 
-_S = TypeVar("_S")
-
-
-def _build(chk: Checker, where: str, make: Callable[..., _S], *args: Any) -> _S | None:
-    """Construct settings, turning the settings' own ValueError into one more listed problem."""
-    try:
-        return make(*args)
-    except ValueError as exc:
-        chk.problems.append(f"{where}.{exc}")
-        return None
-
-
 def _failure(chk: Checker, params: Mapping[str, Any], path: str) -> FailureTopicSettings | None:
     where = f"{path}.failure_topic".lstrip(".")
     raw = params.get("failure_topic")
@@ -89,7 +78,7 @@ def _failure(chk: Checker, params: Mapping[str, Any], path: str) -> FailureTopic
     msgtype = chk.choice(raw, "type", where, STRING_TYPE, FAILURE_TYPES)
     if len(chk.problems) > before:
         return None
-    return _build(chk, where, FailureTopicSettings, str(topic), msgtype)
+    return chk.build(where, partial(FailureTopicSettings, str(topic), msgtype))
 
 
 def _actions(chk: Checker, params: Mapping[str, Any], path: str) -> tuple[ActionStatusSettings, ...]:
@@ -125,7 +114,7 @@ def _diagnostics(
         return None
     if not patterns:
         return None
-    return _build(chk, path, DiagnosticsErrorSettings, tuple(patterns), own_prefix, str(topic))
+    return chk.build(path, partial(DiagnosticsErrorSettings, tuple(patterns), own_prefix, str(topic)))
 
 
 def _divergences(chk: Checker, params: Mapping[str, Any], path: str) -> tuple[DivergenceSettings, ...]:
@@ -161,20 +150,21 @@ def _divergences(chk: Checker, params: Mapping[str, Any], path: str) -> tuple[Di
             chk.problem(f"{where}.joint_field", entry["joint_field"], f"only for {JOINT_STATE_TYPE}")
         if len(chk.problems) > before:
             continue
-        settings = _build(
-            chk,
+        settings = chk.build(
             where,
-            DivergenceSettings,
-            str(name),
-            topics[0],
-            topics[1],
-            msgtype,
-            threshold,
-            duration,
-            metric,
-            max_age,
-            joint_field,
-            None if type_b == msgtype else type_b,
+            partial(
+                DivergenceSettings,
+                str(name),
+                str(topics[0]),
+                str(topics[1]),
+                msgtype,
+                threshold,
+                duration,
+                metric,
+                max_age,
+                joint_field,
+                None if type_b == msgtype else type_b,
+            ),
         )
         if settings is not None:
             out.append(settings)

@@ -6,12 +6,14 @@ Each problem reads `key: value: what is allowed`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from gap_monitor.core.io.names import is_topic_name
 
 __all__ = ["Checker", "ConfigError", "is_topic_name"]
+
+_Settings = TypeVar("_Settings")
 
 
 class ConfigError(ValueError):
@@ -95,3 +97,16 @@ class Checker:
             if key not in allowed:
                 where = f"{path}.{key}".lstrip(".")
                 self.problem(where, section[key], f"unknown key; allowed: {', '.join(sorted(allowed))}")
+
+    def build(self, path: str, make: Callable[[], _Settings]) -> _Settings | None:
+        """An analyser's settings from `make`, or None with the settings' own ValueError listed.
+
+        Settings check their own rules and say `field: value: what is allowed`; under the section's
+        `path` that reads as any other problem, so a rule lives in one place and a file that loads
+        also starts.
+        """
+        try:
+            return make()
+        except ValueError as exc:
+            self.problems.append(f"{path}.{exc}".lstrip("."))
+            return None
