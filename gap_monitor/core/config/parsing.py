@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,9 @@ def _capture(chk: Checker, raw: Mapping[str, Any]) -> CaptureConfig:
         extra_topics=_topic_list(chk, raw, "extra_topics", "capture"),
         latched_topics=_topic_list(chk, raw, "latched_topics", "capture"),
     )
+    # The writer's own rules (e.g. pre_s + post_s > 0), at load rather than when the node starts;
+    # the directory as written: expanding `~` is the writer's business.
+    chk.build("capture", partial(capture.snapshot_settings, Path(capture.output_dir)))
     return capture
 
 

@@ -168,3 +168,10 @@ def test_hop_longer_than_the_window_is_the_feeds_rule_reported_once():
         config_from_parameters({"conditions": {"hop_s": 2}})
     assert info.value.problems == ["conditions.hop_s: 2.0: at most window_s (1)"]
 
+
+def test_the_snapshot_writers_own_rules_are_reported_at_load():
+    # Before, such a file loaded and the monitor then refused to start.
+    with pytest.raises(ConfigError) as info:
+        config_from_parameters({"capture": {"pre_s": 0.0, "post_s": 0.0}})
+    [problem] = info.value.problems
+    assert problem.startswith("capture.") and "pre_s + post_s > 0" in problem
