@@ -60,9 +60,10 @@ from bench.machine import REPO
 from bench.report import BenchResult, Row, Table, format_number
 from gap_monitor.core.conditions.alarm import count_alarms
 from gap_monitor.core.conditions.calibration import build_calibrated_profile
-from gap_monitor.core.conditions.feed import ConditionSettings, StreamConditions
+from gap_monitor.core.conditions.feed import StreamConditions
 from gap_monitor.core.conditions.profile import FeatureSample, Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScorer
+from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.io import cdr
 from gap_monitor.offline.extraction import extract_features
 

@@ -36,7 +36,8 @@ from bench.snapshot_write import serializer, sim_rig
 from gap_monitor.core.conditions.features import image as image_module
 from gap_monitor.core.conditions.features.depth import depth_features
 from gap_monitor.core.conditions.features.image import image_features
-from gap_monitor.core.conditions.feed import DEPTH_WORK_WIDTH, ConditionSettings, StreamConditions
+from gap_monitor.core.conditions.feed import DEPTH_WORK_WIDTH, StreamConditions
+from gap_monitor.core.conditions.settings import ConditionSettings
 
 TITLE = "feature cost per frame: image / depth features vs cv2.cvtColor(RGB2GRAY) of the frame"
 NS = 1_000_000_000

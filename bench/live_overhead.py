@@ -38,14 +38,14 @@ import yaml
 from bench import BenchOptions
 from bench.machine import REPO, load
 from bench.report import BenchResult, Row, Table, at_most, not_below, ratio_at_most
-from gap_monitor.core.config.model import (
-    MODALITY_KEYS,
+from gap_monitor.core.config import (
     NODE_NAME,
     MonitorConfig,
     config_from_parameters,
     load_config,
     parameters_from_file,
 )
+from gap_monitor.core.io.modalities import MODALITIES
 from gap_monitor.sim.rig import DEFAULT_TOPICS, RigSettings
 
 TITLE = "monitor node vs no-op raw subscribers, live simulated sensor suite"
@@ -174,7 +174,7 @@ def monitor_setup(base_file: Path, snapshot_dir: Path, profile: Path | None = No
         rig = RigSettings()
         params = {}
         for stream, topic in DEFAULT_TOPICS.items():
-            params.setdefault(MODALITY_KEYS[stream], {})[stream] = {
+            params.setdefault(MODALITIES[stream].config_key, {})[stream] = {
                 "topic": topic,
                 "rate_hz": rig.rate(stream),
             }

@@ -55,7 +55,7 @@ def load_config(path: str | None) -> MonitorConfig | None:
     """The monitor config of `--config`, None without one; ConfigError when it is bad."""
     if path is None:
         return None
-    from gap_monitor.core.config.model import load_config as load
+    from gap_monitor.core.config import load_config as load
 
     return load(path)
 

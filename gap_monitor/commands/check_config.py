@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gap_monitor.core.config.model import load_config
+    from gap_monitor.core.config import load_config
 
     config = load_config(args.params_file, args.node_name)
     print(f"{args.params_file}: OK, {len(config.streams)} stream(s)")

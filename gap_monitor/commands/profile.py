@@ -71,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from gap_monitor.core.conditions.feed import ConditionSettings
     from gap_monitor.core.conditions.scoring import format_value
+    from gap_monitor.core.conditions.settings import ConditionSettings
     from gap_monitor.offline.extraction import extract_features, profile_from_features
     from gap_monitor.render.progress import ProgressBar
 

@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gap_monitor.core.conditions.feed import ConditionSettings
+    from gap_monitor.core.conditions.settings import ConditionSettings
     from gap_monitor.offline.report import ReportSettings, build_report
     from gap_monitor.render.progress import ProgressBar
     from gap_monitor.render.report_html import write_report

@@ -18,23 +18,23 @@ import cv2
 import numpy as np
 
 from gap_monitor import __version__
-from gap_monitor.core.capture.policy import SnapshotSettings, TriggerResult, check_ring_buffer
+from gap_monitor.core.capture.policy import TriggerResult, check_ring_buffer
 from gap_monitor.core.capture.ring_buffer import RingBuffer
 from gap_monitor.core.capture.triggers import CAPTURE_KINDS, TriggerSet, build_triggers
 from gap_monitor.core.capture.writer import SnapshotWriter
-from gap_monitor.core.conditions.feed import ConditionSettings, FeatureFeed, FeedStream
+from gap_monitor.core.conditions.feed import FeatureFeed, FeedStream
 from gap_monitor.core.conditions.profile import Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScore
-from gap_monitor.core.config.model import COMPRESSED_IMAGE_TYPE, MonitorConfig, StreamConfig
+from gap_monitor.core.config import MonitorConfig, StreamConfig
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.io import cdr
+from gap_monitor.core.io.modalities import COMPRESSED_IMAGE
 from gap_monitor.core.timing.health import HealthReport, StreamHealth
-from gap_monitor.core.timing.motion_offset import MotionOffsetEstimator, MotionOffsetSettings, OffsetEstimate
-from gap_monitor.core.timing.skew import SkewLimits, SkewPair, SkewSettings, SkewTracker
+from gap_monitor.core.timing.motion_offset import MotionOffsetEstimator, OffsetEstimate
+from gap_monitor.core.timing.skew import SkewPair, SkewTracker
 from gap_monitor.core.timing.stamps import (
     Finding,
     TimingLimits,
-    TimingSettings,
     TimingSummary,
     TimingTracker,
     assess_summary,
@@ -45,8 +45,6 @@ HEADERLESS_TYPES = frozenset({"std_msgs/msg/String", "std_msgs/msg/Bool"})
 # Receive health already judges silence from receipt times; timing judges the stamps. Live, one
 # lost message is no alarm (DDS drops best-effort samples under load); a lossy stream is.
 TIMING_LIMITS = TimingLimits(silence_warn_periods=None, silence_error_periods=None, gaps_warn=None)
-# Unmatched messages in a short live window mostly mean a lost message, not a clock problem.
-LIVE_UNMATCHED_WARN_PCT = 20.0
 # Discovery and QoS matching deliver the first second of a stream in bursts: judge timing after it.
 TIMING_WARMUP_NS = 2 * NS
 TIMING_ASSESS_PERIOD_NS = NS
@@ -112,24 +110,10 @@ class Monitor:
         self.timing: TimingTracker | None = None
         if config.timing.enabled:
             self.timing = TimingTracker(
-                {s.topic: s.rate_hz for s in config.streams}, TimingSettings(window_s=config.timing.window_s)
+                {s.topic: s.rate_hz for s in config.streams}, config.timing.timing_settings()
             )
-        skew_settings = SkewSettings(window_s=config.timing.skew_window_s)
-        self.skew = SkewTracker(
-            [
-                SkewPair(
-                    p.a,
-                    p.b,
-                    skew_settings,
-                    SkewLimits(
-                        offset_warn_ms=p.offset_warn_ms,
-                        offset_error_ms=p.offset_error_ms,
-                        unmatched_warn_pct=LIVE_UNMATCHED_WARN_PCT,
-                    ),
-                )
-                for p in config.skew_pairs
-            ]
-        )
+        skew = config.timing.skew_settings()
+        self.skew = SkewTracker([SkewPair(p.a, p.b, skew, p.skew_limits()) for p in config.skew_pairs])
         self._skew_topics = self.skew.topics
         self._levels: dict[str, Severity] = {}
         self._pending: list[Event] = []
@@ -137,7 +121,7 @@ class Monitor:
         self.conditions: dict[str, FeedStream] = {}
         self.feed: FeatureFeed | None = None
         if cc.enabled:
-            settings = ConditionSettings(cc.image_rate_hz, cc.window_s, cc.hop_s, cc.near_m)
+            settings = cc.feature_settings()
             self.conditions = {s.topic: FeedStream(s.modality, s.msgtype) for s in config.streams}
             # IMU, joint and wrench messages reach their windows a hop's worth at a time: features
             # come at most a hop late, stamped with the receipt time of the message completing them.
@@ -159,9 +143,7 @@ class Monitor:
         self.motion_estimate: OffsetEstimate | None = None
         self._next_motion_ns = now_ns + int(mo.period_s * NS)
         if mo.enabled:
-            self.motion = MotionOffsetEstimator(
-                MotionOffsetSettings(window_s=mo.window_s, history_s=max(3 * mo.window_s, 30.0))
-            )
+            self.motion = MotionOffsetEstimator(mo.estimator_settings())
         self._motion_topics = frozenset((mo.camera, mo.imu))  # the only ones _feed_motion uses
         self.triggers: TriggerSet | None = (
             build_triggers(config.triggers) if config.triggers.enabled else None
@@ -182,18 +164,7 @@ class Monitor:
         for topic, msgtype in self.trigger_topics().items():
             if topic not in self.streams:
                 self.ring.add_topic(topic, msgtype)
-        settings = SnapshotSettings(
-            output_dir=output_dir or Path(c.output_dir).expanduser(),
-            pre_s=c.pre_s,
-            post_s=c.post_s,
-            compression=c.compression,
-            cooldown_s=c.cooldown_s,
-            max_per_hour=c.max_per_hour,
-            quota_bytes=c.quota_bytes,
-            quota_count=c.quota_count,
-            min_free_bytes=c.min_free_bytes,
-            on_quota=c.on_quota,
-        )
+        settings = c.snapshot_settings(output_dir)
         # Snapshot and ring-buffer times are the receipt clock (the node's clock, sim time included).
         self._clock_ns = now_ns
         self.writer = SnapshotWriter(settings, self.ring, clock=lambda: self._clock_ns)
@@ -707,7 +678,7 @@ class Monitor:
 
 def _grey_frame(msgtype: str, data: bytes) -> Any:
     """The image of a camera message, for motion tracking (grey or colour; None if undecodable)."""
-    if msgtype == COMPRESSED_IMAGE_TYPE:
+    if msgtype == COMPRESSED_IMAGE:
         encoded = cdr.decode_compressed_image(data).data
         return cv2.imdecode(np.asarray(encoded), cv2.IMREAD_GRAYSCALE)
     return cdr.decode_image(data).pixels()

@@ -26,12 +26,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gap_monitor.core.conditions.calibration import build_calibrated_profile
-from gap_monitor.core.conditions.feed import ConditionSettings, FeatureFeed, FeedSample, FeedStream
+from gap_monitor.core.conditions.feed import FeatureFeed, FeedSample, FeedStream
 from gap_monitor.core.conditions.profile import (
     FeatureSample,
     Profile,
     SourceRecording,
 )
+from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.io.modalities import IMAGE_TYPES, SENSOR_TYPES, modality_of
 from gap_monitor.core.io.recordings import Recording, RecordingError, open_recording
 from gap_monitor.errors import InputError

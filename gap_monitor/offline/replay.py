@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gap_monitor.core.conditions.profile import Profile
-from gap_monitor.core.config.model import MonitorConfig, config_from_parameters
+from gap_monitor.core.config import MonitorConfig, config_from_parameters
 from gap_monitor.core.events import Event
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.modalities import COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, MODALITIES, modality_of

@@ -22,7 +22,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
-from gap_monitor.core.config.model import load_config
+from gap_monitor.core.config import load_config
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.offline.extraction import build_profile
 from gap_monitor.offline.report import ReportSettings, build_report

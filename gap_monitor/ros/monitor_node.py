@@ -28,18 +28,12 @@ from std_srvs.srv import Trigger
 
 from gap_monitor.core.capture.policy import OutputDirError
 from gap_monitor.core.conditions.profile import Profile, ProfileError
-from gap_monitor.core.config.model import (
-    ConfigError,
-    MonitorConfig,
-    config_from_parameters,
-    unflatten,
-)
+from gap_monitor.core.config import NODE_NAME, ConfigError, MonitorConfig, config_from_parameters, unflatten
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.monitor import Monitor, StatusReport
 from gap_monitor.ros import qos, runtime
 from gap_monitor.ros.convert import message_class
 
-NODE_NAME = "gap_monitor"
 EVENTS_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
     depth=100,

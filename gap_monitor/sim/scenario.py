@@ -19,8 +19,7 @@ from typing import Any
 
 import yaml
 
-from gap_monitor.core.config.model import ConfigError
-from gap_monitor.core.config.validation import Checker
+from gap_monitor.core.config import Checker, ConfigError
 
 SIM_STREAMS = ("camera", "depth", "imu", "joints", "wrench")
 

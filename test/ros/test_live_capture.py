@@ -16,8 +16,7 @@ from rosbags.rosbag2 import Reader
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from gap_monitor.core.capture.triggers import triggers_from_parameters
-from gap_monitor.core.config.model import load_config
+from gap_monitor.core.config import load_config, triggers_from_parameters
 from gap_monitor.ros import runtime
 from gap_monitor.ros.monitor_node import MonitorNode
 from gap_monitor.sim.rig import DEFAULT_TOPICS

@@ -20,7 +20,7 @@ from ros_helpers import REPO, spin_until
 from sensor_msgs.msg import Image, Imu
 from std_msgs.msg import String
 
-from gap_monitor.core.config.model import CaptureConfig, load_config
+from gap_monitor.core.config import CaptureConfig, load_config
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.io.cdr import header_stamp_ns
 from gap_monitor.ros import runtime

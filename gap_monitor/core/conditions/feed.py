@@ -14,7 +14,6 @@ fraction of the per-message cost.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -28,6 +27,7 @@ from gap_monitor.core.conditions.features.image import decode_compressed, image_
 from gap_monitor.core.conditions.features.imu import ImuLimits, ImuWindow
 from gap_monitor.core.conditions.features.joints import JointWindow
 from gap_monitor.core.conditions.features.wrench import WrenchWindow
+from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.cdr_batch import DecodedBatch, decode_batch
 from gap_monitor.core.io.modalities import COMPRESSED_IMAGE, WINDOWED, modality_of
@@ -39,26 +39,6 @@ DEPTH_WORK_WIDTH = 320
 
 class ConditionError(MessageError):
     """A message features could not be computed from (malformed bytes, unknown encoding, ...)."""
-
-
-@dataclass(frozen=True)
-class ConditionSettings:
-    """How often each modality yields features, and the feature parameters."""
-
-    image_rate_hz: float = 5.0
-    window_s: float = 1.0
-    hop_s: float = 0.2
-    near_m: float = 0.3
-    accel_limit_m_s2: float = 16 * 9.80665
-    gyro_limit_rad_s: float = math.radians(2000.0)
-
-    def __post_init__(self) -> None:
-        for name in ("image_rate_hz", "window_s", "hop_s", "near_m", "accel_limit_m_s2", "gyro_limit_rad_s"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name}: {value!r}: a number > 0")
-        if self.hop_s > self.window_s:
-            raise ValueError(f"hop_s: {self.hop_s!r}: at most window_s ({self.window_s:g})")
 
 
 class BatchSample(NamedTuple):

@@ -1,1 +1,49 @@
-"""The monitor configuration: model, parsing and validation."""
+"""The monitor configuration: model (one dataclass per section), parsing and validation.
+
+Import from here: `from gap_monitor.core.config import MonitorConfig, load_config`.
+"""
+
+from gap_monitor.core.config.model import (
+    NODE_NAME,
+    CaptureConfig,
+    ConditionsConfig,
+    HealthConfig,
+    MonitorConfig,
+    MotionOffsetConfig,
+    SkewPairConfig,
+    StreamConfig,
+    TimingConfig,
+)
+from gap_monitor.core.config.parsing import (
+    config_from_parameters,
+    flatten,
+    load_config,
+    parameters_from_file,
+    unflatten,
+)
+from gap_monitor.core.config.triggers import TRIGGER_KEYS, parse_triggers, triggers_from_parameters
+from gap_monitor.core.config.validation import Checker, is_topic_name
+from gap_monitor.errors import ConfigError
+
+__all__ = [
+    "NODE_NAME",
+    "TRIGGER_KEYS",
+    "CaptureConfig",
+    "Checker",
+    "ConditionsConfig",
+    "ConfigError",
+    "HealthConfig",
+    "MonitorConfig",
+    "MotionOffsetConfig",
+    "SkewPairConfig",
+    "StreamConfig",
+    "TimingConfig",
+    "config_from_parameters",
+    "flatten",
+    "is_topic_name",
+    "load_config",
+    "parameters_from_file",
+    "parse_triggers",
+    "triggers_from_parameters",
+    "unflatten",
+]

@@ -6,8 +6,15 @@ Each problem reads `key: value: what is allowed`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from gap_monitor.core.io.names import is_topic_name
+from gap_monitor.errors import describe_problem
+
+__all__ = ["Checker", "is_topic_name"]
+
+_Settings = TypeVar("_Settings")
 
 
 class Checker:
@@ -17,7 +24,7 @@ class Checker:
         self.problems: list[str] = []
 
     def problem(self, key: str, value: Any, allowed: str) -> None:
-        self.problems.append(f"{key}: {value!r}: {allowed}")
+        self.problems.append(describe_problem(key, value, allowed))
 
     def number(
         self,
@@ -81,3 +88,16 @@ class Checker:
             if key not in allowed:
                 where = f"{path}.{key}".lstrip(".")
                 self.problem(where, section[key], f"unknown key; allowed: {', '.join(sorted(allowed))}")
+
+    def build(self, path: str, make: Callable[[], _Settings]) -> _Settings | None:
+        """An analyser's settings from `make`, or None with the settings' own ValueError listed.
+
+        Settings check their own rules and say `field: value: what is allowed`; under the section's
+        `path` that reads as any other problem, so a rule lives in one place and a file that loads
+        also starts.
+        """
+        try:
+            return make()
+        except ValueError as exc:
+            self.problems.append(f"{path}.{exc}".lstrip("."))
+            return None

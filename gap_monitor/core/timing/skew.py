@@ -58,12 +58,13 @@ def _int_at_least(name: str, value: int, minimum: int) -> None:
         raise ValueError(f"{name} = {value!r}: must be an integer >= {minimum}")
 
 
-def _warn_below_error(name: str, warn: float | None, error: float | None) -> None:
-    for suffix, value in (("warn", warn), ("error", error)):
+def _warn_below_error(warn_name: str, warn: float | None, error_name: str, error: float | None) -> None:
+    # `field: value: what is allowed`, so the config reports a bad pair as `skew_pairs.<name>.<field>`.
+    for name, value in ((warn_name, warn), (error_name, error)):
         if value is not None and not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name}_{suffix} = {value!r}: must be a finite number >= 0 or None")
+            raise ValueError(f"{name}: {value!r}: a finite number >= 0 or None")
     if warn is not None and error is not None and warn > error:
-        raise ValueError(f"{name} limits: warn {warn!r} must not exceed error {error!r}")
+        raise ValueError(f"{error_name}: {error!r}: a number >= {warn_name} ({warn:g})")
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,12 @@ class SkewLimits:
     min_matches: int = 5  # fewer matched messages: only an OK "collecting" finding
 
     def __post_init__(self) -> None:
-        _warn_below_error("offset", self.offset_warn_ms, self.offset_error_ms)
-        _warn_below_error("p95", self.p95_warn_ms, self.p95_error_ms)
-        _warn_below_error("drift", self.drift_warn_ppm, self.drift_error_ppm)
-        _warn_below_error("unmatched", self.unmatched_warn_pct, self.unmatched_error_pct)
+        _warn_below_error("offset_warn_ms", self.offset_warn_ms, "offset_error_ms", self.offset_error_ms)
+        _warn_below_error("p95_warn_ms", self.p95_warn_ms, "p95_error_ms", self.p95_error_ms)
+        _warn_below_error("drift_warn_ppm", self.drift_warn_ppm, "drift_error_ppm", self.drift_error_ppm)
+        _warn_below_error(
+            "unmatched_warn_pct", self.unmatched_warn_pct, "unmatched_error_pct", self.unmatched_error_pct
+        )
         _int_at_least("min_matches", self.min_matches, 1)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import os
 from array import array
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,14 +33,11 @@ import numpy as np
 import numpy.typing as npt
 
 from gap_monitor.core.conditions.feed import imu_fields
-from gap_monitor.core.config.model import (
-    COMPRESSED_IMAGE_TYPE,
-    IMAGE_TYPE,
-    MonitorConfig,
-)
+from gap_monitor.core.config import MonitorConfig
 from gap_monitor.core.events import Severity
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.cdr_batch import decode_batch
+from gap_monitor.core.io.modalities import COMPRESSED_IMAGE, DEPTH_ENCODINGS, IMAGE_TYPES, IMU
 from gap_monitor.core.io.recordings import Recording, RecordingError, open_recording
 from gap_monitor.core.timing.motion_offset import (
     FrameMotion,
@@ -57,6 +54,7 @@ from gap_monitor.core.timing.stamps import (
     TimingTracker,
     assess_summary,
 )
+from gap_monitor.errors import MessageError
 from gap_monitor.offline.audit.model import (
     AuditFinding,
     AuditInputError,
@@ -68,19 +66,15 @@ from gap_monitor.offline.audit.model import (
     SkippedTopic,
     TopicAudit,
 )
+from gap_monitor.offline.progress import ProgressCallback
 
-__all__ = ["IMAGE_TYPES", "IMU_TYPE", "ProgressCallback", "has_header", "run_audit"]
+__all__ = ["ProgressCallback", "has_header", "run_audit"]
 
-IMU_TYPE = "sensor_msgs/msg/Imu"
-IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
 
 _NS_PER_MS = 1_000_000
 _NS_PER_S = 1_000_000_000
 _PROGRESS_EVERY = 512  # messages between progress callbacks (the bar rate-limits its drawing)
-# Image encodings that hold range, not light: image motion of a depth map is no camera motion.
-_DEPTH_ENCODINGS = frozenset({"16UC1", "32FC1"})
 
-ProgressCallback = Callable[[str, int, int], None]  # (label, messages done, messages total)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,7 +128,7 @@ class _Camera:
             return
         try:
             stamp, image = self._grey(msgtype, data)
-        except (ValueError, cv2.error) as exc:  # CdrError is a ValueError
+        except (MessageError, cv2.error) as exc:  # a malformed or undecodable frame
             self.errors += 1
             self.first_error = self.first_error or str(exc)
             return
@@ -146,17 +140,17 @@ class _Camera:
             self.motions.append(motion)
 
     def _grey(self, msgtype: str, data: cdr.Buffer) -> tuple[int, npt.NDArray[np.generic] | None]:
-        if msgtype == COMPRESSED_IMAGE_TYPE:
+        if msgtype == COMPRESSED_IMAGE:
             msg = cdr.decode_compressed_image(data)
             if "compresseddepth" in msg.format.lower().replace(" ", ""):
                 self.not_a_camera = f"depth images ({msg.format})"
                 return msg.header.stamp_ns, None
             image = cv2.imdecode(msg.data, cv2.IMREAD_GRAYSCALE)
             if image is None:
-                raise ValueError(f"cannot decode a {msg.format or 'compressed'} image")
+                raise MessageError(f"cannot decode a {msg.format or 'compressed'} image")
             return msg.header.stamp_ns, image
         raw = cdr.decode_image(data)
-        if raw.encoding in _DEPTH_ENCODINGS:
+        if raw.encoding in DEPTH_ENCODINGS:  # range, not light: its image motion is no camera motion
             self.not_a_camera = f"depth images ({raw.encoding})"
             return raw.header.stamp_ns, None
         return raw.header.stamp_ns, raw.pixels()
@@ -307,7 +301,7 @@ class _RecordingAudit:
             return [t for t in found if modality != "camera" or "depth" not in t]
 
         cameras = present("camera", IMAGE_TYPES)
-        imus = present("imu", (IMU_TYPE,))
+        imus = present("imu", (IMU,))
         if not cameras or not imus:
             return
         self.cameras = {t: _Camera(self.settings.motion) for t in cameras}

@@ -28,13 +28,13 @@ import math
 import os
 import time
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from gap_monitor.core.conditions.feed import ConditionError, ConditionSettings, StreamConditions
+from gap_monitor.core.conditions.feed import ConditionError, StreamConditions
 from gap_monitor.core.conditions.profile import (
     FeatureStats,
     Profile,
@@ -47,12 +47,10 @@ from gap_monitor.core.conditions.scoring import (
     MonitorUpdate,
     TailTable,
 )
-from gap_monitor.core.config.model import (
-    COMPRESSED_IMAGE_TYPE,
-    IMAGE_TYPE,
-    MonitorConfig,
-)
+from gap_monitor.core.conditions.settings import ConditionSettings
+from gap_monitor.core.config import MonitorConfig
 from gap_monitor.core.io import cdr
+from gap_monitor.core.io.modalities import MODALITIES, SENSOR_TYPES
 from gap_monitor.core.io.recordings import RecordingError, open_recording
 from gap_monitor.offline.audit import (
     AuditInputError,
@@ -60,6 +58,7 @@ from gap_monitor.offline.audit import (
     AuditSettings,
     run_audit,
 )
+from gap_monitor.offline.progress import ProgressCallback
 from gap_monitor.offline.report.catalogue import load_snapshots, place_snapshot
 from gap_monitor.offline.report.model import (
     DEFAULT_FIRE,
@@ -80,18 +79,9 @@ from gap_monitor.offline.report.targets import collection_targets
 
 __all__ = ["ProgressCallback", "build_report", "persistent"]
 
-ProgressCallback = Callable[[str, int, int], None]  # (label, messages done, messages total)
 
 _PROGRESS_EVERY = 512
 _GAP_PERIODS = 3.0  # an arrival interval longer than this many periods is drawn as a gap
-_TYPES_OF_MODALITY = {
-    "camera": (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE),
-    "depth": (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE),
-    "imu": ("sensor_msgs/msg/Imu",),
-    "joints": ("sensor_msgs/msg/JointState",),
-    "wrench": ("geometry_msgs/msg/WrenchStamped",),
-}
-_SENSOR_TYPES = frozenset(t for types in _TYPES_OF_MODALITY.values() for t in types)
 
 
 def build_report(
@@ -372,7 +362,7 @@ def _feature_pass(
                 continue
             collector.topic = topic
             msgtype = topic_info.msgtype
-            if msgtype not in _TYPES_OF_MODALITY.get(stream.modality, ()):
+            if stream.modality not in MODALITIES or msgtype not in MODALITIES[stream.modality].msgtypes:
                 collector.status, collector.msgtype = "incompatible", msgtype
                 collector.note = f"recorded as {msgtype}: no {stream.modality} features from it"
                 continue
@@ -380,7 +370,7 @@ def _feature_pass(
             streams[topic] = StreamConditions(stream.modality, msgtype, conditions)
             stream_of_topic[topic] = name
         for topic, topic_info in topics.items():
-            if topic_info.msgtype in _SENSOR_TYPES and topic not in stream_of_topic:
+            if topic_info.msgtype in SENSOR_TYPES and topic not in stream_of_topic:
                 unprofiled.setdefault(topic, topic_info.msgtype)
         timed = set(streams) | {t for t in topics if t in periods} | (pair_topics & set(topics))
         watch = {t: _Arrivals(periods.get(t), keep_stamps=t in pair_topics) for t in timed}

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from gap_monitor.core.conditions.feed import ConditionSettings
 from gap_monitor.core.conditions.profile import AlarmCalibration, FeatureStats, Profile
 from gap_monitor.core.conditions.scoring import MAX_SCORE, format_value
+from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.errors import InputError
 from gap_monitor.offline.audit import AuditResult
 from gap_monitor.offline.report.words import duration, percent, readable_unit

@@ -11,7 +11,7 @@ import pytest
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
-from gap_monitor.core.config.model import CaptureConfig, config_from_parameters
+from gap_monitor.core.config import CaptureConfig, config_from_parameters
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.monitor import Monitor
 
@@ -402,3 +402,16 @@ def test_imu_features_come_in_batches_equal_to_message_by_message_and_at_most_a_
     assert len(expected) > 15
     assert monitor.latest_features["/imu"] == expected[-1][1]
     assert monitor.feed.samples["/imu"] == len(expected)
+
+
+def test_each_analyser_runs_with_the_settings_its_config_section_builds(tmp_path):
+    params = {**PARAMS, "timing": {"window_s": 4.0, "skew_window_s": 1.0},
+              "conditions": {"image_rate_hz": 10.0, "window_s": 0.5, "hop_s": 0.1},
+              "motion_offset": {"camera": "/color", "imu": "/imu", "window_s": 15.0}}
+    config = config_from_parameters(params)
+    m = Monitor(config, 1_000 * NS, output_dir=tmp_path / "snaps")
+    assert m.timing is not None and m.timing.settings == config.timing.timing_settings()
+    [pair] = m.skew.pairs
+    assert (pair.settings, pair.limits) == (config.timing.skew_settings(), config.skew_pairs[0].skew_limits())
+    assert m.feed is not None and m.feed.settings == config.conditions.feature_settings()
+    assert m.motion is not None and m.motion.settings == config.motion_offset.estimator_settings()

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from gap_monitor.core.config.model import ConfigError
+from gap_monitor.core.config import ConfigError
 from gap_monitor.sim.rig import RigSettings, Scheduler, SimRig, yaw, yaw_rate
 from gap_monitor.sim.scenario import Fault, Scenario, load_scenario, scenario_from_mapping
 

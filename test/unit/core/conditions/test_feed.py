@@ -13,12 +13,12 @@ import pytest
 from rosbags.typesys import Stores, get_typestore
 
 from gap_monitor.core.conditions.feed import (
-    ConditionSettings,
     FeatureFeed,
     FeedSample,
     FeedStream,
     StreamConditions,
 )
+from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.io.modalities import COMPRESSED_IMAGE, IMAGE, IMU
 
 TS = get_typestore(Stores.ROS2_JAZZY)

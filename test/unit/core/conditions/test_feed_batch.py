@@ -13,12 +13,8 @@ import pytest
 from rosbags.typesys import Stores, get_typestore
 
 from gap_monitor.core.conditions.features import FeatureError, TimeWindow
-from gap_monitor.core.conditions.feed import (
-    ConditionError,
-    ConditionSettings,
-    StreamConditions,
-    imu_fields,
-)
+from gap_monitor.core.conditions.feed import ConditionError, StreamConditions, imu_fields
+from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.cdr_batch import decode_batch
 

@@ -17,7 +17,7 @@ import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from gap_monitor.core.conditions.feed import ConditionSettings
+from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.offline.extraction import build_profile
 from gap_monitor.offline.report import Report, build_report, persistent, report_json
 from gap_monitor.sim.record import record_sim

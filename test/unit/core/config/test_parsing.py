@@ -4,8 +4,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gap_monitor.core.config.model import (
-    COMPRESSED_IMAGE_TYPE,
+from gap_monitor.core.config import (
     ConfigError,
     config_from_parameters,
     flatten,
@@ -13,6 +12,7 @@ from gap_monitor.core.config.model import (
     parameters_from_file,
     unflatten,
 )
+from gap_monitor.core.io.modalities import COMPRESSED_IMAGE as COMPRESSED_IMAGE_TYPE
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -124,3 +124,54 @@ def test_flatten_unflatten_round_trip_matches_rclpy_dotted_names():
     flat = flatten(nested)
     assert flat == {"imus.imu.topic": "/imu", "imus.imu.rate_hz": 400.0, "health.rate_window_s": 2.0}
     assert unflatten(flat) == nested
+
+
+SECTION_PROBLEMS = [
+    ({"timing": {"enabled": 1, "window_s": 0.1, "skew_window_s": "x"}},
+     ["timing.enabled: 1: true or false", "timing.window_s: 0.1: a number in [0.5, 3600]",
+      "timing.skew_window_s: 'x': a finite number"]),
+    ({"imus": {"i": {"topic": "/imu", "rate_hz": 200}}, "cameras": {"c": {"topic": "/cam", "rate_hz": 30}},
+      "skew_pairs": {"p": {"a": "/imu", "b": "/imu", "offset_warn_ms": 5, "offset_error_ms": 1}, "q": 3,
+                     "r": {"a": "/nope", "b": "/cam"}}},
+     ["skew_pairs.p.offset_error_ms: 1.0: a number >= offset_warn_ms (5)",
+      "skew_pairs.p.b: '/imu': a topic other than a",
+      "skew_pairs.q: 3: a mapping with a, b (monitored topics) and optional limits",
+      "skew_pairs.r.a: '/nope': one of the monitored topics: /cam, /imu"]),
+    ({"conditions": {"profile": 3, "image_rate_hz": 0, "window_s": 0.1, "hop_s": 0.5, "near_m": -1,
+                     "error_factor": 0.5}},
+     ["conditions.profile: 3: a path to a profile YAML, or empty for features only",
+      "conditions.image_rate_hz: 0: a number in (0, 1000]", "conditions.near_m: -1: a number in (0, 100]",
+      "conditions.error_factor: 0.5: a number in [1, 1000]",
+      "conditions.hop_s: 0.5: at most window_s (0.1)"]),
+    ({"imus": {"i": {"topic": "/imu", "rate_hz": 200}}, "cameras": {"c": {"topic": "/cam", "rate_hz": 30}},
+      "motion_offset": {"camera": "/imu", "imu": None, "warn_ms": 30, "error_ms": 10, "period_s": 0}},
+     ["motion_offset.camera: '/imu': a monitored camera topic (/cam)",
+      "motion_offset.imu: None: a monitored imu topic (/imu)",
+      "motion_offset.error_ms: 10: a number in [30, 10000]",
+      "motion_offset.period_s: 0: a number in [0.1, 3600]"]),
+    ({"capture": {"output_dir": "", "compression": "gz", "on_quota": "x", "extra_topics": ["bad topic"]}},
+     ["capture.output_dir: '': a directory path", "capture.compression: 'gz': one of none, lz4, zstd",
+      "capture.on_quota: 'x': one of delete_oldest, stop",
+      "capture.extra_topics: ['bad topic']: a list of ROS topic names"]),
+]
+
+
+@pytest.mark.parametrize(("params", "expected"), SECTION_PROBLEMS)
+def test_each_section_lists_each_problem_once(params, expected):
+    with pytest.raises(ConfigError) as info:
+        config_from_parameters(params)
+    assert info.value.problems == expected
+
+
+def test_hop_longer_than_the_window_is_the_feeds_rule_reported_once():
+    with pytest.raises(ConfigError) as info:
+        config_from_parameters({"conditions": {"hop_s": 2}})
+    assert info.value.problems == ["conditions.hop_s: 2.0: at most window_s (1)"]
+
+
+def test_the_snapshot_writers_own_rules_are_reported_at_load():
+    # Before, such a file loaded and the monitor then refused to start.
+    with pytest.raises(ConfigError) as info:
+        config_from_parameters({"capture": {"pre_s": 0.0, "post_s": 0.0}})
+    [problem] = info.value.problems
+    assert problem.startswith("capture.") and "pre_s + post_s > 0" in problem
