@@ -18,7 +18,8 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from gap_monitor.core.conditions.profile import Profile, ProfileBuilder
+from gap_monitor.core.conditions.profile import Profile
+from gap_monitor.core.conditions.profile_builder import ProfileBuilder
 from gap_monitor.core.io.recordings import open_recording
 from gap_monitor.core.monitor import Monitor
 from gap_monitor.offline.extraction import build_profile

@@ -115,7 +115,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from gap_monitor.core.conditions.profile import merge_profiles
+    from gap_monitor.core.conditions.profile_merge import merge_profiles
     from gap_monitor.errors import InputError
 
     if len(args.profiles) < 2:

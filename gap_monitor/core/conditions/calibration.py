@@ -23,13 +23,8 @@ from gap_monitor.core.conditions.alarm import (
     persistence_statistic,
 )
 from gap_monitor.core.conditions.persistence import DEFAULT_PERSISTENCE
-from gap_monitor.core.conditions.profile import (
-    AlarmCalibration,
-    FeatureSample,
-    Profile,
-    ProfileBuilder,
-    SourceRecording,
-)
+from gap_monitor.core.conditions.profile import AlarmCalibration, FeatureSample, Profile, SourceRecording
+from gap_monitor.core.conditions.profile_builder import ProfileBuilder
 from gap_monitor.core.conditions.scoring import StreamScorer
 
 # ----------------------------------------------------------------------------------------------

@@ -19,13 +19,15 @@ from gap_monitor.core.conditions.profile import (
     AlarmCalibration,
     FeatureSample,
     Profile,
-    ProfileBuilder,
     ProfileError,
     SourceRecording,
+)
+from gap_monitor.core.conditions.profile_builder import (
+    ProfileBuilder,
     feature_stats,
-    merge_profiles,
     schafer_strimmer_shrinkage,
 )
+from gap_monitor.core.conditions.profile_merge import merge_profiles
 
 
 def build(

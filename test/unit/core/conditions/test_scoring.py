@@ -28,9 +28,9 @@ from gap_monitor.core.conditions.profile import (
     FeatureStats,
     Histogram,
     Profile,
-    ProfileBuilder,
     StreamProfile,
 )
+from gap_monitor.core.conditions.profile_builder import ProfileBuilder
 from gap_monitor.core.conditions.scoring import (
     ConditionMonitor,
     FeatureScore,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gap_monitor.core.conditions.profile import feature_stats
+from gap_monitor.core.conditions.profile_builder import feature_stats
 from gap_monitor.offline.report import share_below
 
 
