@@ -54,10 +54,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     conditions = None
     if args.image_rate is not None:
-        base = ConditionSettings()
-        if config is not None:
-            cc = config.conditions
-            base = ConditionSettings(cc.image_rate_hz, cc.window_s, cc.hop_s, cc.near_m)
+        base = config.conditions.feature_settings() if config is not None else ConditionSettings()
         conditions = replace(base, image_rate_hz=args.image_rate)
     settings = ReportSettings(conditions=conditions, audit_motion=not args.no_motion)
     bar = ProgressBar(sys.stderr, enabled=False if args.no_progress else None)

@@ -2,7 +2,7 @@
 `analysis` reads the recordings and judges them; the text report is `gap_monitor.render.audit_text`
 and the command line `gap_monitor.commands.audit`."""
 
-from gap_monitor.offline.audit.analysis import has_header, run_audit
+from gap_monitor.offline.audit.analysis import RecordingAuditor, has_header, open_recordings, run_audit
 from gap_monitor.offline.audit.model import (
     AUDIT_SCHEMA,
     AuditFinding,
@@ -25,8 +25,10 @@ __all__ = [
     "MotionAudit",
     "PairAudit",
     "RecordingAudit",
+    "RecordingAuditor",
     "SkippedTopic",
     "TopicAudit",
     "has_header",
+    "open_recordings",
     "run_audit",
 ]

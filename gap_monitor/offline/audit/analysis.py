@@ -38,7 +38,7 @@ from gap_monitor.core.events import Severity
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.cdr_batch import decode_batch
 from gap_monitor.core.io.modalities import COMPRESSED_IMAGE, DEPTH_ENCODINGS, IMAGE_TYPES, IMU
-from gap_monitor.core.io.recordings import Recording, RecordingError, open_recording
+from gap_monitor.core.io.recordings import AnyMessage, Recording, RecordingError, open_recording
 from gap_monitor.core.timing.motion_offset import (
     FrameMotion,
     FrameMotionTracker,
@@ -68,7 +68,7 @@ from gap_monitor.offline.audit.model import (
 )
 from gap_monitor.offline.progress import ProgressCallback
 
-__all__ = ["ProgressCallback", "has_header", "run_audit"]
+__all__ = ["ProgressCallback", "RecordingAuditor", "has_header", "open_recordings", "run_audit"]
 
 
 _NS_PER_MS = 1_000_000
@@ -196,8 +196,10 @@ def _header_stamp(msg: cdr.ImuMsg) -> int:
     return msg.header.stamp_ns
 
 
-class _RecordingAudit:
-    """Everything one pass over a recording collects, then judged."""
+class RecordingAuditor:
+    """The audit of one recording as a consumer of its messages: `topics` to read, `add` each of
+    them in log-time order, then `finish`. The report feeds it from the same pass that computes
+    its features, so a recording is read once."""
 
     def __init__(
         self,
@@ -232,6 +234,7 @@ class _RecordingAudit:
         self.gyros: dict[str, _Gyro] = {}
         if settings.estimate_motion:
             self._motion_topics()
+        self._begin()
 
     # -- what to measure
 
@@ -309,7 +312,12 @@ class _RecordingAudit:
 
     # -- the pass
 
-    def run(self, progress: ProgressCallback | None) -> RecordingAudit:
+    @property
+    def topics(self) -> list[str]:
+        """The topics this audit reads (those with a header to time)."""
+        return self.timed
+
+    def _begin(self) -> None:
         rec, settings = self.rec, self.settings
         counts = [n for t, (_, n) in self.topic_types.items() if t in self.timed]
         timing = TimingSettings(
@@ -319,48 +327,47 @@ class _RecordingAudit:
         expected: dict[str | tuple[str, str], float] = (
             {s.topic: s.rate_hz for s in self.config.streams} if self.config else {}
         )
-        tracker = TimingTracker(expected, timing)
-        first_last: dict[str, list[int]] = {}
-        malformed: dict[str, tuple[int, str]] = {}
+        self.tracker = TimingTracker(expected, timing)
+        self.first_last: dict[str, list[int]] = {}
+        self.malformed: dict[str, tuple[int, str]] = {}
         pair_topics = {t for p in self.pairs for t in (p.a, p.b)}
-        stamps: dict[str, array[int]] = {t: array("q") for t in pair_topics if t in self.timed}
-        total = rec.message_count(self.timed)
-        done = 0
-        name = rec.path.name
-        for m in self._messages():
-            done += 1
-            if progress is not None and done % _PROGRESS_EVERY == 0:
-                progress(name, done, total)
-            span = first_last.setdefault(m.topic, [m.log_time_ns, m.log_time_ns])
-            span[1] = m.log_time_ns
-            fields = cdr.header_fields(m.data)  # one cheap parse; the slow calls say what is wrong
-            if fields is not None:
-                stamp: int | None = fields[0]
-                frame = fields[1]
-            else:
-                try:
-                    stamp = cdr.header_stamp_ns(m.data)
-                    frame = cdr.header_frame_id(m.data) if stamp is not None else ""
-                except cdr.CdrError as exc:
-                    n, first = malformed.get(m.topic, (0, str(exc)))
-                    malformed[m.topic] = (n + 1, first)
-                    continue
-            tracker.observe(m.topic, stamp, m.log_time_ns, frame_id=frame)
-            if stamp is not None and m.topic in stamps:
-                stamps[m.topic].append(stamp)
-            camera = self.cameras.get(m.topic)
-            if camera is not None:
-                camera.add(m.msgtype, m.data)
-            gyro = self.gyros.get(m.topic)
-            if gyro is not None:
-                gyro.add(m.data)
+        self.stamps: dict[str, array[int]] = {t: array("q") for t in pair_topics if t in self.timed}
+        self.read = 0
+
+    def add(self, m: AnyMessage) -> None:
+        """One message of `topics`, in log-time order."""
+        self.read += 1
+        span = self.first_last.setdefault(m.topic, [m.log_time_ns, m.log_time_ns])
+        span[1] = m.log_time_ns
+        fields = cdr.header_fields(m.data)  # one cheap parse; the slow calls say what is wrong
+        if fields is not None:
+            stamp: int | None = fields[0]
+            frame = fields[1]
+        else:
+            try:
+                stamp = cdr.header_stamp_ns(m.data)
+                frame = cdr.header_frame_id(m.data) if stamp is not None else ""
+            except cdr.CdrError as exc:
+                n, first = self.malformed.get(m.topic, (0, str(exc)))
+                self.malformed[m.topic] = (n + 1, first)
+                return
+        self.tracker.observe(m.topic, stamp, m.log_time_ns, frame_id=frame)
+        if stamp is not None and m.topic in self.stamps:
+            self.stamps[m.topic].append(stamp)
+        camera = self.cameras.get(m.topic)
+        if camera is not None:
+            camera.add(m.msgtype, m.data)
+        gyro = self.gyros.get(m.topic)
+        if gyro is not None:
+            gyro.add(m.data)
+
+    def finish(self) -> RecordingAudit:
+        """Judge what the messages showed."""
         for gyro in self.gyros.values():
             gyro.flush()
-        if progress is not None:
-            progress(name, done, total)
-
-        topics = self._judge_topics(tracker, first_last, malformed)
-        pairs = tuple(self._judge_pair(p, stamps) for p in self.pairs)
+        rec = self.rec
+        topics = self._judge_topics(self.tracker, self.first_last, self.malformed)
+        pairs = tuple(self._judge_pair(p, self.stamps) for p in self.pairs)
         motion = tuple(self._judge_motion())
         return RecordingAudit(
             path=self.label,
@@ -368,7 +375,7 @@ class _RecordingAudit:
             start_time_ns=rec.start_time_ns,
             end_time_ns=rec.end_time_ns,
             messages=rec.message_count(),
-            messages_read=done,
+            messages_read=self.read,
             topic_types=dict(self.topic_types),
             topics=topics,
             pairs=pairs,
@@ -377,11 +384,20 @@ class _RecordingAudit:
             findings=tuple(self.findings),
         )
 
-    def _messages(self) -> Iterator[Any]:
+    def run(self, progress: ProgressCallback | None) -> RecordingAudit:
+        """The audit on its own: read `topics`, then judge."""
+        total = self.rec.message_count(self.timed)
+        name = self.rec.path.name
         try:
-            yield from self.rec.views(self.timed)
+            for m in self.rec.views(self.timed):
+                self.add(m)
+                if progress is not None and self.read % _PROGRESS_EVERY == 0:
+                    progress(name, self.read, total)
         except RecordingError as exc:
             raise AuditInputError(str(exc)) from exc
+        if progress is not None:
+            progress(name, self.read, total)
+        return self.finish()
 
     # -- judgement
 
@@ -574,24 +590,16 @@ class _RecordingAudit:
 # Entry points
 
 
-def run_audit(
-    recordings: Sequence[str | os.PathLike[str]],
-    *,
-    config: MonitorConfig | None = None,
-    pairs: Sequence[tuple[str, str]] = (),
-    settings: AuditSettings | None = None,
-    progress: ProgressCallback | None = None,
-) -> AuditResult:
-    """Audit each recording; AuditInputError when one cannot be read or a `pairs` topic is in none.
-
-    Every recording is opened before any is read, so a bad path fails at once, not after an hour.
-    """
+def open_recordings(
+    recordings: Sequence[str | os.PathLike[str]], pairs: Sequence[tuple[str, str]] = ()
+) -> list[Recording]:
+    """Every recording opened before any is read, so a bad path fails at once, not after an hour;
+    AuditInputError too when a `pairs` topic is in none of them. The caller closes them."""
     if not recordings:
         raise AuditInputError("no recordings given")
     for a, b in pairs:
         if not a or not b or a == b:
             raise AuditInputError(f"pair {a},{b}: need two different topic names")
-    settings = settings or AuditSettings()
     opened: list[Recording] = []
     try:
         for path in recordings:
@@ -607,7 +615,26 @@ def run_audit(
                     f"--pairs {a},{b}: {', '.join(absent)} in none of the recordings; their topics: "
                     f"{', '.join(sorted(everywhere)) or '(none)'}"
                 )
-        audits = tuple(_RecordingAudit(rec, config, pairs, settings).run(progress) for rec in opened)
+    except AuditInputError:
+        for rec in opened:
+            rec.close()
+        raise
+    return opened
+
+
+def run_audit(
+    recordings: Sequence[str | os.PathLike[str]],
+    *,
+    config: MonitorConfig | None = None,
+    pairs: Sequence[tuple[str, str]] = (),
+    settings: AuditSettings | None = None,
+    progress: ProgressCallback | None = None,
+) -> AuditResult:
+    """Audit each recording; AuditInputError when one cannot be read or a `pairs` topic is in none."""
+    settings = settings or AuditSettings()
+    opened = open_recordings(recordings, pairs)
+    try:
+        audits = tuple(RecordingAuditor(rec, config, pairs, settings).run(progress) for rec in opened)
     finally:
         for rec in opened:
             rec.close()

@@ -7,7 +7,7 @@ from profile histograms, `words` puts numbers into the report's sentences and `t
 report.json (schema: report_schema.json beside it). The pages are `gap_monitor.render.report_html`,
 the command lines `gap_monitor.commands.report`."""
 
-from gap_monitor.offline.report.analysis import build_report, persistent
+from gap_monitor.offline.report.analysis import build_report
 from gap_monitor.offline.report.catalogue import load_snapshots
 from gap_monitor.offline.report.compare import FeatureComparison, ProfileComparison, compare_profiles
 from gap_monitor.offline.report.histograms import share_below
@@ -56,7 +56,6 @@ __all__ = [
     "compare_profiles",
     "comparison_json",
     "load_snapshots",
-    "persistent",
     "report_json",
     "round_cut",
     "share_below",

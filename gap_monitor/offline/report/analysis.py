@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gap_monitor.core.conditions.feed import ConditionError, StreamConditions
+from gap_monitor.core.conditions.feed import FeatureFeed, FeedSample, FeedStream
+from gap_monitor.core.conditions.persistence import DEFAULT_PERSISTENCE, Persistence
 from gap_monitor.core.conditions.profile import (
     FeatureStats,
     Profile,
@@ -51,17 +52,18 @@ from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.config import MonitorConfig
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.modalities import MODALITIES, SENSOR_TYPES
-from gap_monitor.core.io.recordings import RecordingError, open_recording
+from gap_monitor.core.io.recordings import Recording, RecordingError
 from gap_monitor.offline.audit import (
     AuditInputError,
     AuditResult,
     AuditSettings,
-    run_audit,
+    RecordingAudit,
+    RecordingAuditor,
+    open_recordings,
 )
 from gap_monitor.offline.progress import ProgressCallback
 from gap_monitor.offline.report.catalogue import load_snapshots, place_snapshot
 from gap_monitor.offline.report.model import (
-    DEFAULT_FIRE,
     NS,
     AlarmEpisode,
     BoolArray,
@@ -77,7 +79,7 @@ from gap_monitor.offline.report.model import (
 )
 from gap_monitor.offline.report.targets import collection_targets
 
-__all__ = ["ProgressCallback", "build_report", "persistent"]
+__all__ = ["ProgressCallback", "build_report"]
 
 
 _PROGRESS_EVERY = 512
@@ -112,37 +114,32 @@ def build_report(
     conditions, conditions_source = _condition_settings(profile, config, settings)
     snapshot_entries = load_snapshots(snapshots) if snapshots is not None else []
     try:
-        audit = run_audit(
-            deployments,
-            config=config,
-            settings=AuditSettings(estimate_motion=settings.audit_motion),
-            progress=None if progress is None else (lambda label, d, t: progress(f"audit {label}", d, t)),
-        )
+        opened = open_recordings(deployments)
     except AuditInputError as exc:
         raise ReportInputError(str(exc)) from exc
-    periods = _audit_periods(audit, config)
-    pair_topics = {t for r in audit.recordings for p in r.pairs for t in (p.a, p.b)}
     monitor = ConditionMonitor(profile)
     collectors = {name: _StreamCollector(name, stream) for name, stream in profile.streams.items()}
-    recordings: list[RecordingInfo] = []
-    traces: list[TopicTrace] = []
     unprofiled: dict[str, str] = {}
-    for index, path in enumerate(deployments):
-        info, rec_traces = _feature_pass(
-            index,
-            path,
-            profile,
-            config,
-            conditions,
-            monitor,
-            collectors,
-            periods,
-            pair_topics,
-            unprofiled,
-            progress,
-        )
-        recordings.append(info)
-        traces.extend(rec_traces)
+    passes: list[_RecordingPass] = []
+    audit_settings = AuditSettings(estimate_motion=settings.audit_motion)
+    try:
+        for index, rec in enumerate(opened):
+            auditor = RecordingAuditor(rec, config, (), audit_settings)
+            passes.append(
+                _read_recording(
+                    index, rec, auditor, profile, config, conditions, monitor, collectors, unprofiled,
+                    progress,
+                )
+            )  # fmt: skip
+    finally:
+        for rec in opened:
+            rec.close()
+    audit = AuditResult(tuple(p.audit for p in passes))
+    # Arrival gaps are judged against each topic's expected period, which the audits measured.
+    periods = _audit_periods(audit, config)
+    pair_topics = {t for r in audit.recordings for p in r.pairs for t in (p.a, p.b)}
+    recordings = [p.info(periods, pair_topics) for p in passes]
+    traces = [trace for p in passes for trace in p.traces(periods, pair_topics)]
     streams = tuple(c.finish(settings) for c in collectors.values())
     snapshot_entries = [place_snapshot(s, recordings) for s in snapshot_entries]
     targets = collection_targets(streams, settings, snapshot_entries)
@@ -170,13 +167,7 @@ def _condition_settings(
     if settings.conditions is not None:
         return settings.conditions, "given settings"
     if config is not None:
-        c = config.conditions
-        return (
-            ConditionSettings(
-                image_rate_hz=c.image_rate_hz, window_s=c.window_s, hop_s=c.hop_s, near_m=c.near_m
-            ),
-            "the --config file's conditions section",
-        )
+        return config.conditions.feature_settings(), "the --config file's conditions section"
     image_rates = {
         round(s.alarm.frame_rate_hz, 6)
         for s in profile.streams.values()
@@ -275,7 +266,7 @@ class _StreamCollector:
     def finish(self, settings: ReportSettings) -> StreamReport:
         alarm = self.profile.alarm
         threshold = alarm.threshold if alarm is not None else settings.uncalibrated_threshold
-        fire_k, fire_n = (alarm.fire_k, alarm.fire_n) if alarm is not None else DEFAULT_FIRE
+        rule = alarm.persistence if alarm is not None else DEFAULT_PERSISTENCE
         times = np.frombuffer(self.times, dtype=np.int64).copy() if self.times else np.zeros(0, np.int64)
         rec_index = (
             np.frombuffer(self.recording, dtype=np.int64).copy() if self.recording else np.zeros(0, np.int64)
@@ -291,8 +282,8 @@ class _StreamCollector:
             values = matrix[:, i]
             st = stats[i]
             strong = feature_scores[:, i] >= threshold
-            below = _persistent_by_segment(strong & (values < st.p1), rec_index, fire_k, fire_n)
-            above = _persistent_by_segment(strong & (values > st.p99), rec_index, fire_k, fire_n)
+            below = _persistent_by_segment(strong & (values < st.p1), rec_index, rule)
+            above = _persistent_by_segment(strong & (values > st.p99), rec_index, rule)
             features.append(FeatureReport(name, st.unit, st, values, feature_scores[:, i], below, above))
         if self.status == "scored" and self.unknown:
             lacking = f"features the profile lacks (ignored): {', '.join(sorted(self.unknown))}"
@@ -332,124 +323,159 @@ def _observed_seconds(times: IntArray, rec_index: IntArray) -> float:
     return total
 
 
-def _feature_pass(
+class _RecordingPass:
+    """What one read of a deployment recording gave: its audit, and per topic the arrivals."""
+
+    def __init__(
+        self,
+        index: int,
+        rec: Recording,
+        audit: RecordingAudit,
+        streams: set[str],
+        arrivals: dict[str, _Arrivals],
+        malformed: dict[str, int],
+    ) -> None:
+        self.index = index
+        self.audit = audit
+        self.streams = streams  # topics scored against the profile
+        self.arrivals = arrivals
+        self.malformed = malformed
+        self.path, self.kind = str(rec.path), rec.kind
+        self.start_time_ns, self.end_time_ns = rec.start_time_ns, rec.end_time_ns
+        self.messages = rec.message_count()
+
+    def _timed(self, periods: Mapping[str, float], pair_topics: set[str]) -> set[str]:
+        """The topics the report times: scored streams, those with an expected period, pairs."""
+        return {t for t in self.arrivals if t in self.streams or t in periods or t in pair_topics}
+
+    def info(self, periods: Mapping[str, float], pair_topics: set[str]) -> RecordingInfo:
+        timed = self._timed(periods, pair_topics)
+        return RecordingInfo(
+            path=self.path,
+            kind=self.kind,
+            start_time_ns=self.start_time_ns,
+            end_time_ns=self.end_time_ns,
+            messages=self.messages,
+            messages_read=sum(self.arrivals[t].count for t in timed),
+            malformed=self.malformed,
+        )
+
+    def traces(self, periods: Mapping[str, float], pair_topics: set[str]) -> list[TopicTrace]:
+        return [
+            self.arrivals[t].trace(t, self.index, periods.get(t), t in pair_topics)
+            for t in self._timed(periods, pair_topics)
+            if self.arrivals[t].count
+        ]
+
+
+def _read_recording(
     index: int,
-    path: str | os.PathLike[str],
+    rec: Recording,
+    auditor: RecordingAuditor,
     profile: Profile,
     config: MonitorConfig | None,
     conditions: ConditionSettings,
     monitor: ConditionMonitor,
     collectors: Mapping[str, _StreamCollector],
-    periods: Mapping[str, float],
-    pair_topics: set[str],
     unprofiled: dict[str, str],
     progress: ProgressCallback | None,
-) -> tuple[RecordingInfo, list[TopicTrace]]:
+) -> _RecordingPass:
+    """One pass over a recording: its audit, its arrivals and the features of its profiled streams
+    (the one feed loop, scored as the monitor scores them)."""
+    topics = rec.topics()
+    config_topics = {s.name: s.topic for s in config.streams} if config is not None else {}
+    streams: dict[str, FeedStream] = {}
+    stream_of_topic: dict[str, str] = {}
+    for name, stream in profile.streams.items():
+        collector = collectors[name]
+        topic = name if name in topics else config_topics.get(name, name)
+        topic_info = topics.get(topic)
+        if topic_info is None:
+            continue
+        collector.topic = topic
+        msgtype = topic_info.msgtype
+        if stream.modality not in MODALITIES or msgtype not in MODALITIES[stream.modality].msgtypes:
+            collector.status, collector.msgtype = "incompatible", msgtype
+            collector.note = f"recorded as {msgtype}: no {stream.modality} features from it"
+            continue
+        collector.status, collector.msgtype, collector.note = "scored", msgtype, ""
+        streams[topic] = FeedStream(stream.modality, msgtype)
+        stream_of_topic[topic] = name
+    for topic, topic_info in topics.items():
+        if topic_info.msgtype in SENSOR_TYPES and topic not in stream_of_topic:
+            unprofiled.setdefault(topic, topic_info.msgtype)
+    audited = set(auditor.topics)
+    configured = {s.topic for s in config.streams} if config is not None else set()
+    read = audited | set(streams) | (configured & set(topics))
+    arrivals = {t: _Arrivals() for t in read}
+    malformed_counts: dict[str, int] = {}
+
+    def malformed(topic: str, why: str) -> None:
+        malformed_counts[topic] = malformed_counts.get(topic, 0) + 1
+        collectors[stream_of_topic[topic]].malformed += 1
+
+    def scored(samples: Sequence[FeedSample]) -> None:
+        for sample in samples:
+            name = stream_of_topic[sample.topic]
+            update = monitor.update(name, sample.features, sample.received_ns)
+            collectors[name].add(index, sample.received_ns, sample.features, update)
+
+    feed = FeatureFeed(streams, conditions, malformed)
+    total = rec.message_count(read)
+    done = 0
+    label = rec.path.name
     try:
-        rec = open_recording(path)
-    except (OSError, RecordingError) as exc:
-        raise ReportInputError(f"cannot read recording {path}: {exc}") from exc
-    with rec:
-        topics = rec.topics()
-        config_topics = {s.name: s.topic for s in config.streams} if config is not None else {}
-        streams: dict[str, StreamConditions] = {}
-        stream_of_topic: dict[str, str] = {}
-        for name, stream in profile.streams.items():
-            collector = collectors[name]
-            topic = name if name in topics else config_topics.get(name, name)
-            topic_info = topics.get(topic)
-            if topic_info is None:
-                continue
-            collector.topic = topic
-            msgtype = topic_info.msgtype
-            if stream.modality not in MODALITIES or msgtype not in MODALITIES[stream.modality].msgtypes:
-                collector.status, collector.msgtype = "incompatible", msgtype
-                collector.note = f"recorded as {msgtype}: no {stream.modality} features from it"
-                continue
-            collector.status, collector.msgtype, collector.note = "scored", msgtype, ""
-            streams[topic] = StreamConditions(stream.modality, msgtype, conditions)
-            stream_of_topic[topic] = name
-        for topic, topic_info in topics.items():
-            if topic_info.msgtype in SENSOR_TYPES and topic not in stream_of_topic:
-                unprofiled.setdefault(topic, topic_info.msgtype)
-        timed = set(streams) | {t for t in topics if t in periods} | (pair_topics & set(topics))
-        watch = {t: _Arrivals(periods.get(t), keep_stamps=t in pair_topics) for t in timed}
-        malformed: dict[str, int] = {}
-        total = rec.message_count(timed)
-        done = 0
-        label = f"features {rec.path.name}"
-        try:
-            for msg in rec.messages(timed):
-                done += 1
-                if progress is not None and done % _PROGRESS_EVERY == 0:
-                    progress(label, done, total)
-                try:
-                    stamp = cdr.header_stamp_ns(msg.data)
-                except cdr.CdrError:
-                    stamp = None
-                watch[msg.topic].add(msg.log_time_ns, stamp)
-                conditions_of_topic = streams.get(msg.topic)
-                if conditions_of_topic is None:
-                    continue
-                try:
-                    features = conditions_of_topic.on_message(stamp or msg.log_time_ns, msg.data)
-                except ConditionError:
-                    malformed[msg.topic] = malformed.get(msg.topic, 0) + 1
-                    collectors[stream_of_topic[msg.topic]].malformed += 1
-                    continue
-                if features is None:
-                    continue
-                name = stream_of_topic[msg.topic]
-                update = monitor.update(name, features, msg.log_time_ns)
-                collectors[name].add(index, msg.log_time_ns, features, update)
-        except RecordingError as exc:
-            raise ReportInputError(f"{rec.path}: cannot read: {exc}") from exc
-        if progress is not None:
-            progress(label, done, total)
-        for collector in collectors.values():
-            collector.end_recording()
-        monitor.reset()  # a new recording is a new session: the alarm starts armed
-        info = RecordingInfo(
-            path=str(rec.path),
-            kind=rec.kind,
-            start_time_ns=rec.start_time_ns,
-            end_time_ns=rec.end_time_ns,
-            messages=rec.message_count(),
-            messages_read=done,
-            malformed=malformed,
-        )
-        traces = [w.trace(topic, index) for topic, w in watch.items() if w.count]
-    return info, traces
+        for msg in rec.views(read):
+            done += 1
+            if progress is not None and done % _PROGRESS_EVERY == 0:
+                progress(label, done, total)
+            try:
+                stamp = cdr.header_stamp_ns(msg.data)
+            except cdr.CdrError:
+                stamp = None
+            arrivals[msg.topic].add(msg.log_time_ns, stamp)
+            if msg.topic in audited:
+                auditor.add(msg)
+            if msg.topic in streams:
+                scored(feed.push(msg.topic, msg.log_time_ns, msg.data))
+        scored(feed.flush())
+    except RecordingError as exc:
+        raise ReportInputError(f"{rec.path}: cannot read: {exc}") from exc
+    if progress is not None:
+        progress(label, done, total)
+    for collector in collectors.values():
+        collector.end_recording()
+    monitor.reset()  # a new recording is a new session: the alarm starts armed
+    return _RecordingPass(index, rec, auditor.finish(), set(streams), arrivals, malformed_counts)
 
 
 class _Arrivals:
-    """Arrival gaps (log time) of one topic and, for pair topics, its header stamps."""
+    """Arrival times (log time) of one topic and its header stamps."""
 
-    def __init__(self, period_ns: float | None, keep_stamps: bool) -> None:
-        self.gap_ns = _GAP_PERIODS * period_ns if period_ns else None
-        self.stamps: array[int] | None = array("q") if keep_stamps else None
-        self.first = 0
-        self.last = 0
-        self.count = 0
-        self.gaps: list[tuple[int, int]] = []
+    def __init__(self) -> None:
+        self.times = array("q")
+        self.stamps = array("q")
+
+    @property
+    def count(self) -> int:
+        return len(self.times)
 
     def add(self, log_ns: int, stamp: int | None) -> None:
-        if self.count == 0:
-            self.first = log_ns
-        elif self.gap_ns is not None and log_ns - self.last > self.gap_ns:
-            self.gaps.append((self.last, log_ns))
-        self.last = log_ns
-        self.count += 1
-        if self.stamps is not None and stamp:
+        self.times.append(log_ns)
+        if stamp:
             self.stamps.append(stamp)
 
-    def trace(self, topic: str, recording: int) -> TopicTrace:
+    def trace(self, topic: str, recording: int, period_ns: float | None, with_stamps: bool) -> TopicTrace:
+        """Arrival gaps longer than a few expected periods, and the sorted stamps of pair topics."""
+        times = np.frombuffer(self.times, dtype=np.int64)
+        gaps: tuple[tuple[int, int], ...] = ()
+        if period_ns:
+            late = np.flatnonzero(np.diff(times) > _GAP_PERIODS * period_ns)
+            gaps = tuple((int(times[k]), int(times[k + 1])) for k in late)
         stamps = None
-        if self.stamps is not None:
-            stamps = (
-                np.sort(np.frombuffer(self.stamps, dtype=np.int64)) if self.stamps else np.zeros(0, np.int64)
-            )
-        return TopicTrace(topic, recording, self.first, self.last, self.count, tuple(self.gaps), stamps)
+        if with_stamps:
+            stamps = np.sort(np.frombuffer(self.stamps, dtype=np.int64))
+        return TopicTrace(topic, recording, int(times[0]), int(times[-1]), times.size, gaps, stamps)
 
 
 def _feature_scores(stats: Sequence[FeatureStats], matrix: FloatArray) -> FloatArray:
@@ -464,25 +490,10 @@ def _feature_scores(stats: Sequence[FeatureStats], matrix: FloatArray) -> FloatA
     return np.asarray(np.where(np.isnan(p), np.nan, scores + 0.0), dtype=np.float64)
 
 
-def persistent(mask: BoolArray, fire_k: int, fire_n: int) -> BoolArray:
-    """The True samples that lie in some run of `fire_n` consecutive samples holding at least
-    `fire_k` True ones (the alarm's persistence rule); a series shorter than fire_n is one run."""
-    size = int(mask.size)
-    if size == 0:
-        return np.zeros(0, dtype=bool)
-    if size < fire_n:
-        return mask.copy() if int(mask.sum()) >= fire_k else np.zeros(size, dtype=bool)
-    cumulative = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
-    starts = np.flatnonzero(cumulative[fire_n:] - cumulative[:-fire_n] >= fire_k)
-    delta = np.zeros(size + 1, dtype=np.int64)
-    np.add.at(delta, starts, 1)
-    np.add.at(delta, starts + fire_n, -1)
-    return np.asarray(mask & (np.cumsum(delta[:-1]) > 0), dtype=bool)
-
-
-def _persistent_by_segment(mask: BoolArray, rec_index: IntArray, fire_k: int, fire_n: int) -> BoolArray:
+def _persistent_by_segment(mask: BoolArray, rec_index: IntArray, rule: Persistence) -> BoolArray:
+    """The rule's persistent samples, recording by recording (a run never spans two)."""
     out = np.zeros(mask.size, dtype=bool)
     for rec in np.unique(rec_index):
         where = rec_index == rec
-        out[where] = persistent(mask[where], fire_k, fire_n)
+        out[where] = rule.persistent(mask[where])
     return out

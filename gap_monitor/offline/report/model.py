@@ -20,7 +20,6 @@ from gap_monitor.offline.audit import AuditResult
 from gap_monitor.offline.report.words import duration, percent, readable_unit
 
 __all__ = [
-    "DEFAULT_FIRE",
     "NS",
     "AlarmEpisode",
     "BoolArray",
@@ -43,7 +42,6 @@ NS = 1_000_000_000
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-DEFAULT_FIRE = (3, 5)  # the persistence rule (k of n) of a stream the profile has no alarm for
 
 
 class ReportInputError(InputError):

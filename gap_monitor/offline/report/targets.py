@@ -32,9 +32,9 @@ from dataclasses import replace
 import numpy as np
 
 from gap_monitor.core.conditions.features import FEATURE_SPECS, JOINT_SEPARATOR
+from gap_monitor.core.conditions.persistence import DEFAULT_PERSISTENCE
 from gap_monitor.offline.report.histograms import share_below
 from gap_monitor.offline.report.model import (
-    DEFAULT_FIRE,
     BoolArray,
     CollectionTarget,
     FeatureReport,
@@ -163,7 +163,7 @@ def collection_targets(
 
 def _episodes(stream: StreamReport, mask: BoolArray) -> tuple[tuple[int, int, int], ...]:
     """Runs of novel samples (a gap of up to the alarm's window joins them), per recording."""
-    window = stream.alarm.fire_n if stream.alarm is not None else DEFAULT_FIRE[1]
+    window = (stream.alarm.persistence if stream.alarm is not None else DEFAULT_PERSISTENCE).n
     out = []
     for rec in np.unique(stream.recording_index):
         where = np.flatnonzero((stream.recording_index == rec) & mask)

@@ -17,9 +17,10 @@ import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
+from gap_monitor.core.conditions.persistence import Persistence
 from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.offline.extraction import build_profile
-from gap_monitor.offline.report import Report, build_report, persistent, report_json
+from gap_monitor.offline.report import Report, build_report, report_json
 from gap_monitor.sim.record import record_sim
 from gap_monitor.sim.rig import DEFAULT_TOPICS
 from gap_monitor.sim.scenario import Scenario
@@ -164,9 +165,9 @@ def test_real_darkened_second_half_ranks_a_luminance_feature_first(euroc):
 
 def test_persistence_needs_k_of_n_consecutive_samples():
     mask = np.array([1, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0], dtype=bool)
-    assert persistent(mask, 3, 5).tolist() == [True, True, False, True] + [False] * 10
-    assert not persistent(mask[8:], 3, 5).any()
-    assert persistent(np.array([1, 1, 1], dtype=bool), 3, 5).all()  # shorter than n: one run
+    assert Persistence(3, 5).persistent(mask).tolist() == [True, True, False, True] + [False] * 10
+    assert not Persistence(3, 5).persistent(mask[8:]).any()
+    assert Persistence(3, 5).persistent(np.array([1, 1, 1], dtype=bool)).all()  # shorter than n: one run
 
 
 @pytest.mark.slow
