@@ -39,6 +39,7 @@ from gap_monitor.core.timing.stamps import (
     TimingTracker,
     assess_summary,
 )
+from gap_monitor.errors import MessageError
 
 NS = 1_000_000_000
 HEADERLESS_TYPES = frozenset({"std_msgs/msg/String", "std_msgs/msg/Bool"})
@@ -349,7 +350,7 @@ class Monitor:
                 frame = _grey_frame(self.streams[topic].msgtype, data)
                 if frame is not None:
                     self.motion.add_frame(stamp_ns, frame)
-        except (cdr.CdrError, ValueError) as exc:
+        except MessageError as exc:  # undecodable, or a frame motion cannot be measured on
             self._malformed(topic, f"motion offset: {exc}")
 
     def restart_stream(self, topic: str, now_ns: int, reason: str) -> None:

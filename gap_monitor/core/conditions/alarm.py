@@ -44,6 +44,11 @@ import numpy.typing as npt
 from gap_monitor.core.conditions.persistence import DEFAULT_PERSISTENCE, Persistence
 from gap_monitor.core.conditions.profile import AlarmCalibration
 
+
+class InsufficientDataError(ValueError):
+    """Too few held-out scores to set a threshold: the stream is profiled without an alarm."""
+
+
 FloatArray = npt.NDArray[np.float64]
 ScoreSeries = Sequence[float] | FloatArray
 
@@ -168,7 +173,7 @@ def calibrate(
         [rule.statistic(segment) for segment in segments] or [np.zeros(0)]
     )
     if persistence.size < 10:
-        raise ValueError(
+        raise InsufficientDataError(
             f"held_out_scores: {scores.size} finite scores give {persistence.size} persistence "
             f"values; calibration needs at least 10 (more held-out data)"
         )

@@ -18,6 +18,7 @@ import numpy as np
 from gap_monitor.core.conditions.alarm import (
     INSTANT_FACTOR,
     FloatArray,
+    InsufficientDataError,
     calibrate,
     evidence_statistic,
     persistence_statistic,
@@ -128,8 +129,8 @@ def build_calibrated_profile(
             alarm = _without_unrepresented_block(
                 alarm, series, segments, StreamScorer(profile.stream(name), name), fire_k, fire_n, calibrated
             )
-        except ValueError:
-            continue  # too little data: the stream is profiled but has no alarm
+        except InsufficientDataError:
+            continue  # the stream is profiled but has no alarm
         profile = profile.with_alarm(name, alarm)
     return profile
 
@@ -163,7 +164,7 @@ def _without_unrepresented_block(
     others = [s for i, s in enumerate(series) if i != worst]
     try:
         rest = calibrated(others)
-    except ValueError:
+    except InsufficientDataError:
         return alarm
     if not peaks[worst] > UNREPRESENTED_FACTOR * rest.threshold:
         return alarm

@@ -41,6 +41,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from gap_monitor.errors import MessageError
+
 NS = 1_000_000_000
 
 FloatArray = npt.NDArray[np.float64]
@@ -221,7 +223,7 @@ class FrameMotionTracker:
         # Shrink first, in the camera's own dtype: converting a full 1280x720 frame to float costs
         # ~20x more than the resize (the live monitor does this for every frame).
         if image.ndim not in (2, 3) or image.shape[0] < 16 or image.shape[1] < 16:
-            raise ValueError(f"image: shape {image.shape}: must be HxW or HxWxC with H, W >= 16")
+            raise MessageError(f"image: shape {image.shape}: must be HxW or HxWxC with H, W >= 16")
         if image.ndim == 3:
             image = image[:, :, :3]
         if image.dtype not in (np.uint8, np.uint16, np.float32):

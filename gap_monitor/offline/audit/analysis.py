@@ -128,14 +128,14 @@ class _Camera:
             return
         try:
             stamp, image = self._grey(msgtype, data)
-        except (MessageError, cv2.error) as exc:  # a malformed or undecodable frame
+            if image is None or (self.last_stamp is not None and stamp <= self.last_stamp):
+                return
+            motion = self.tracker.update(stamp, image)
+        except (MessageError, cv2.error) as exc:  # a malformed, undecodable or unusable frame
             self.errors += 1
             self.first_error = self.first_error or str(exc)
             return
-        if image is None or (self.last_stamp is not None and stamp <= self.last_stamp):
-            return
         self.last_stamp = stamp
-        motion = self.tracker.update(stamp, image)
         if motion is not None:
             self.motions.append(motion)
 

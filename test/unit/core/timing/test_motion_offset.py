@@ -396,3 +396,12 @@ def test_fractional_factor_downscale_stays_close_to_the_area_resize_and_measures
     assert motion is not None
     assert motion.dx_px == pytest.approx(-12.0, abs=0.3)
     assert motion.dy_px == pytest.approx(0.0, abs=0.3)
+
+
+def test_a_frame_too_small_to_track_is_bad_input_not_a_crash() -> None:
+    # The monitor counts it as a malformed message and the audit as a camera error.
+    from gap_monitor.errors import MessageError
+
+    tracker = FrameMotionTracker(160)
+    with pytest.raises(MessageError, match="H, W >= 16"):
+        tracker.update(0, np.zeros((8, 8), np.uint8))
