@@ -34,8 +34,8 @@ from gap_monitor.core.conditions.profile import (
 )
 from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.io.modalities import IMAGE_TYPES, SENSOR_TYPES, modality_of
-from gap_monitor.core.io.recordings import Recording, RecordingError, open_recording
-from gap_monitor.errors import InputError
+from gap_monitor.core.io.recordings import Recording, open_recording
+from gap_monitor.errors import InputError, RecordingError
 from gap_monitor.offline.progress import ProgressCallback
 
 NS = 1_000_000_000

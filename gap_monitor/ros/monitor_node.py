@@ -27,10 +27,11 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from gap_monitor.core.capture.policy import OutputDirError
-from gap_monitor.core.conditions.profile import Profile, ProfileError
-from gap_monitor.core.config import NODE_NAME, ConfigError, MonitorConfig, config_from_parameters, unflatten
+from gap_monitor.core.conditions.profile import Profile
+from gap_monitor.core.config import NODE_NAME, MonitorConfig, config_from_parameters, unflatten
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.monitor import Monitor, StatusReport
+from gap_monitor.errors import InputError
 from gap_monitor.ros import qos, runtime
 from gap_monitor.ros.convert import message_class
 
@@ -304,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runtime.init(args)
     try:
         node = MonitorNode()
-    except (ConfigError, ProfileError, OutputDirError) as exc:
+    except (InputError, OutputDirError) as exc:  # a bad config or profile, an unwritable folder
         print(f"monitor: refusing to start: {exc}", file=sys.stderr)
         runtime.shutdown()
         return 2

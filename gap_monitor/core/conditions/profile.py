@@ -28,7 +28,7 @@ import yaml
 
 from gap_monitor.core.conditions.features import MODALITIES
 from gap_monitor.core.conditions.persistence import DEFAULT_PERSISTENCE, Persistence
-from gap_monitor.errors import ProfileError as ProfileError  # re-exported until importers move
+from gap_monitor.errors import ProfileError
 
 SCHEMA_VERSION = 1
 QUANTILE_LEVELS: tuple[float, ...] = (0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import yaml
 
 from gap_monitor.core.io.mcap_views import McapViewError, McapViews, MessageView
-from gap_monitor.errors import RecordingError as RecordingError  # re-exported until importers move
+from gap_monitor.errors import RecordingError
 
 if TYPE_CHECKING:
     from rosbags.interfaces import Connection

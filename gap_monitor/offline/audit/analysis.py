@@ -38,7 +38,7 @@ from gap_monitor.core.events import Severity
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.cdr_batch import decode_batch
 from gap_monitor.core.io.modalities import COMPRESSED_IMAGE, DEPTH_ENCODINGS, IMAGE_TYPES, IMU
-from gap_monitor.core.io.recordings import AnyMessage, Recording, RecordingError, open_recording
+from gap_monitor.core.io.recordings import AnyMessage, Recording, open_recording
 from gap_monitor.core.timing.motion_offset import (
     FrameMotion,
     FrameMotionTracker,
@@ -54,7 +54,7 @@ from gap_monitor.core.timing.stamps import (
     TimingTracker,
     assess_summary,
 )
-from gap_monitor.errors import MessageError
+from gap_monitor.errors import MessageError, RecordingError
 from gap_monitor.offline.audit.model import (
     AuditFinding,
     AuditInputError,

@@ -36,12 +36,7 @@ import numpy as np
 
 from gap_monitor.core.conditions.feed import FeatureFeed, FeedSample, FeedStream
 from gap_monitor.core.conditions.persistence import DEFAULT_PERSISTENCE, Persistence
-from gap_monitor.core.conditions.profile import (
-    FeatureStats,
-    Profile,
-    ProfileError,
-    StreamProfile,
-)
+from gap_monitor.core.conditions.profile import FeatureStats, Profile, StreamProfile
 from gap_monitor.core.conditions.scoring import (
     MAX_SCORE,
     ConditionMonitor,
@@ -52,7 +47,8 @@ from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.config import MonitorConfig
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.modalities import MODALITIES, SENSOR_TYPES
-from gap_monitor.core.io.recordings import Recording, RecordingError
+from gap_monitor.core.io.recordings import Recording
+from gap_monitor.errors import ProfileError, RecordingError
 from gap_monitor.offline.audit import (
     AuditInputError,
     AuditResult,

@@ -19,7 +19,6 @@ from gap_monitor.core.conditions.profile import (
     AlarmCalibration,
     FeatureSample,
     Profile,
-    ProfileError,
     SourceRecording,
 )
 from gap_monitor.core.conditions.profile_builder import (
@@ -28,6 +27,7 @@ from gap_monitor.core.conditions.profile_builder import (
     schafer_strimmer_shrinkage,
 )
 from gap_monitor.core.conditions.profile_merge import merge_profiles
+from gap_monitor.errors import ProfileError
 
 
 def build(

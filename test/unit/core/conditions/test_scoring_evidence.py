@@ -12,7 +12,8 @@ import yaml
 
 from gap_monitor.core.conditions.alarm import SequentialAlarm, calibrate, count_alarms, evidence_statistic
 from gap_monitor.core.conditions.calibration import build_calibrated_profile
-from gap_monitor.core.conditions.profile import AlarmCalibration, FeatureSample, Profile, ProfileError
+from gap_monitor.core.conditions.profile import AlarmCalibration, FeatureSample, Profile
+from gap_monitor.errors import ProfileError
 
 RATE_HZ = 5.0
 HOUR = int(3600 * RATE_HZ)

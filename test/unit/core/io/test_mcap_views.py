@@ -12,7 +12,8 @@ from mcap.writer import CompressionType, IndexType, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from gap_monitor.core.io.mcap_views import McapViewError, McapViews
-from gap_monitor.core.io.recordings import RecordingError, open_recording
+from gap_monitor.core.io.recordings import open_recording
+from gap_monitor.errors import RecordingError
 
 TS = get_typestore(Stores.ROS2_JAZZY)
 REAL = ["euroc_mh01_micro_ros2", "openloris_sample_ros2", "kuka_lwr_joint_states_ros2"]

@@ -10,7 +10,8 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from gap_monitor.core.io import cdr
-from gap_monitor.core.io.recordings import RawMessage, RecordingError, TopicInfo, open_recording
+from gap_monitor.core.io.recordings import RawMessage, TopicInfo, open_recording
+from gap_monitor.errors import RecordingError
 
 TS = get_typestore(Stores.ROS2_JAZZY)
 KUKA_TOPIC = "/joint_states"
