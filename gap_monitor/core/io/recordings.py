@@ -30,7 +30,6 @@ __all__ = [
     "MessageView",
     "RawMessage",
     "Recording",
-    "RecordingError",
     "TopicInfo",
     "open_recording",
 ]
