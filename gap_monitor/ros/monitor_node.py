@@ -34,8 +34,9 @@ from gap_monitor.core.config.model import (
     config_from_parameters,
     unflatten,
 )
+from gap_monitor.core.diagnostics import StatusReport
 from gap_monitor.core.events import Event, Severity
-from gap_monitor.core.monitor import Monitor, StatusReport
+from gap_monitor.core.monitor import Monitor
 from gap_monitor.ros import qos, runtime
 from gap_monitor.ros.convert import message_class
 

@@ -512,6 +512,11 @@ class SkewTracker:
 
     def assess(self) -> list[Finding]:
         out: list[Finding] = []
-        for pair, skew in zip(self.pairs, self._skews, strict=True):
-            out.extend(skew.assess(pair.limits))
+        for findings in self.assess_pairs().values():
+            out.extend(findings)
         return out
+
+    def assess_pairs(self) -> dict[str, list[Finding]]:
+        """Judge every pair: its findings (at least one) by pair name ("a vs b"), in pair order."""
+        pairs = zip(self.pairs, self._skews, strict=True)
+        return {skew.name: skew.assess(pair.limits) for pair, skew in pairs}

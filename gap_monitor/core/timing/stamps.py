@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -35,6 +35,7 @@ __all__ = [
     "TimingSummary",
     "TimingTracker",
     "assess_summary",
+    "worst_finding",
 ]
 
 _NS_PER_MS = 1_000_000
@@ -57,6 +58,17 @@ class Finding:
     check: str  # "rate", "jitter", "gaps", "stamps", "future", "latency", "clock", "silence", ...
     message: str
     values: Mapping[str, float] = field(default_factory=dict)
+
+
+def worst_finding(findings: Sequence[Finding]) -> tuple[Severity, str]:
+    """The level and message of a check's findings: the worst ones, or the first two when all OK."""
+    if not findings:
+        return Severity.OK, "collecting"
+    worst = max(f.level for f in findings)
+    bad = [f.message for f in findings if f.level == worst and worst > Severity.OK]
+    if bad:
+        return worst, "; ".join(bad)
+    return Severity.OK, "; ".join(f.message for f in findings[:2])
 
 
 def _check_positive(name: str, value: float) -> None:

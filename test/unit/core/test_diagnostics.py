@@ -10,8 +10,9 @@ from rosbags.typesys import Stores, get_typestore
 from gap_monitor.core.conditions.feed import StreamConditions
 from gap_monitor.core.conditions.profile import AlarmCalibration, Profile, ProfileBuilder
 from gap_monitor.core.config.model import config_from_parameters
+from gap_monitor.core.diagnostics import StatusReport
 from gap_monitor.core.events import Severity
-from gap_monitor.core.monitor import Monitor, StatusReport
+from gap_monitor.core.monitor import Monitor
 
 NS = 1_000_000_000
 MS = 1_000_000
