@@ -8,23 +8,23 @@ rqt_robot_monitor and diagnostic_aggregator group them under the node.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gap_monitor.core.capture.ring_buffer import RingBuffer
-from gap_monitor.core.capture.snapshot import SnapshotWriter
+from gap_monitor.core.capture.ring_buffer import BufferStats, RingBuffer
+from gap_monitor.core.capture.snapshot import SnapshotStatus, SnapshotWriter
 from gap_monitor.core.capture.triggers import TriggerSet
 from gap_monitor.core.conditions.feed import StreamConditions
 from gap_monitor.core.conditions.profile import Profile
-from gap_monitor.core.conditions.scoring import StreamScore
+from gap_monitor.core.conditions.scoring import StreamScore, condition_values
 from gap_monitor.core.config.model import MonitorConfig, MotionOffsetConfig, StreamConfig
 from gap_monitor.core.events import Severity
 from gap_monitor.core.timing.health import HealthReport, StreamHealth
 from gap_monitor.core.timing.motion_offset import MotionOffsetEstimator, OffsetEstimate
 from gap_monitor.core.timing.skew import SkewSummary, SkewTracker
 from gap_monitor.core.timing.stamps import Finding, TimingSummary, TimingTracker, worst_finding
+from gap_monitor.core.values import MISSING
 
 
 @dataclass(frozen=True)
@@ -78,17 +78,6 @@ class MonitorChecks(Protocol):
     def ring(self) -> RingBuffer | None: ...
 
 
-def format_value(value: float) -> str:
-    """Short, readable number for diagnostics values."""
-    if not math.isfinite(value):
-        return str(value)
-    return f"{value:.4g}"
-
-
-def _fmt(value: float | None, spec: str = ".2f") -> str:
-    return "" if value is None else format(value, spec)
-
-
 def build_statuses(
     monitor: MonitorChecks, now_ns: int, publishers: Mapping[str, str] | None = None
 ) -> list[StatusReport]:
@@ -128,65 +117,45 @@ def build_statuses(
         out.append(motion_offset_status(prefix, monitor.config.motion_offset, monitor.motion_estimate))
     if monitor.triggers is not None:
         out.append(triggers_status(prefix, monitor.triggers))
-    if monitor.writer is not None:
-        assert monitor.ring is not None
-        out.append(capture_status(prefix, monitor.writer, monitor.ring))
+    if monitor.writer is not None and monitor.ring is not None:
+        out.append(capture_status(prefix, monitor.writer.status(), monitor.ring.stats()))
     return out
 
 
 def stream_status(
-    prefix: str, sc: StreamConfig, report: HealthReport, malformed: int, qos: str, last_error: str | None
+    prefix: str, stream: StreamConfig, report: HealthReport, malformed: int, qos: str, last_error: str | None
 ) -> StatusReport:
+    """Receive health of one stream, with what it is and how it is subscribed."""
     values = {
-        "modality": sc.modality,
-        "type": sc.msgtype,
-        "count": str(report.count),
-        "rate_hz": _fmt(report.rate_hz),
-        "expected_rate_hz": f"{sc.rate_hz:g}",
-        "since_last_s": _fmt(report.since_last_s, ".3f"),
-        "bytes_per_s": _fmt(report.bytes_per_s, ".0f"),
+        "modality": stream.modality,
+        "type": stream.msgtype,
+        **report.values(),
         "malformed": str(malformed),
         "qos": qos,
     }
     if last_error is not None:
         values["last_error"] = last_error
-    return StatusReport(f"{prefix}: {sc.topic}", report.level, report.message, sc.name, values)
+    return StatusReport(f"{prefix}: {stream.topic}", report.level, report.message, stream.name, values)
 
 
 def timing_status(
     prefix: str,
     stream: StreamConfig,
     level: Severity,
-    s: TimingSummary | None,
+    summary: TimingSummary | None,
     findings: list[Finding] | None,
 ) -> StatusReport:
-    values = {}
-    if s is not None:
-        values = {
-            "stamp_rate_hz": _fmt(s.rate_hz),
-            "period_median_ms": _fmt(s.period_median_ms, ".3f"),
-            "jitter_p95_ms": _fmt(s.jitter_p95_ms, ".3f"),
-            "gaps": str(s.gaps),
-            "latency_median_ms": _fmt(s.latency_median_ms, ".3f"),
-            "latency_p95_ms": _fmt(s.latency_p95_ms, ".3f"),
-            "clock_jumps": str(s.clock_jumps),
-        }
-    message = "collecting" if s is None or not findings else worst_finding(findings)[1]
+    """Header-stamp timing of one stream: its last judged level, "collecting" until it has findings."""
+    values = {} if summary is None else summary.values()
+    message = "collecting" if summary is None or not findings else worst_finding(findings)[1]
     return StatusReport(f"{prefix}: timing {stream.topic}", level, message, stream.name, values)
 
 
-def skew_status(prefix: str, name: str, findings: list[Finding], sk: SkewSummary | None) -> StatusReport:
+def skew_status(prefix: str, pair: str, findings: list[Finding], summary: SkewSummary | None) -> StatusReport:
+    """Header-stamp skew of one pair ("a vs b")."""
     level, message = worst_finding(findings)
-    values = {}
-    if sk is not None:
-        values = {
-            "offset_median_ms": _fmt(sk.offset_median_ms, ".3f"),
-            "offset_p95_ms": _fmt(sk.offset_p95_ms, ".3f"),
-            "drift_ppm": _fmt(sk.drift_ppm, ".1f"),
-            "matched": str(sk.matched),
-            "unmatched_fraction": _fmt(sk.unmatched_fraction, ".3f"),
-        }
-    return StatusReport(f"{prefix}: skew {name}", level, message, name, values)
+    values = {} if summary is None else summary.values()
+    return StatusReport(f"{prefix}: skew {pair}", level, message, pair, values)
 
 
 def conditions_status(
@@ -198,16 +167,15 @@ def conditions_status(
     level: Severity,
     profile_loaded: bool,
 ) -> StatusReport:
-    values = {k: format_value(v) for k, v in features.items()}
+    """Conditions of one stream: its features, and once scored against the profile, how novel."""
+    values = condition_values(features, score, threshold)
     name = f"{prefix}: conditions {stream.topic}"
     if score is None:
         why = "stream not in the profile" if profile_loaded else "no profile loaded"
         message = "collecting features" if not features else f"features only ({why})"
         return StatusReport(name, Severity.OK, message, stream.name, values)
-    values["score"] = format_value(score.score)
-    values["threshold"] = "" if threshold is None else format_value(threshold)
     if level == Severity.OK:
-        message = f"within training conditions (score {format_value(score.score)})"
+        message = f"within training conditions (score {values['score']})"
     else:
         kind = "far outside training conditions" if level == Severity.ERROR else "novel condition"
         message = f"{kind}: {score.describe()}"
@@ -222,42 +190,31 @@ def motion_offset_level(
     estimate: OffsetEstimate | None, settings: MotionOffsetConfig
 ) -> tuple[Severity, str]:
     """Only a confident estimate can raise a level; a weak one says why it is weak."""
-    e = estimate
-    mo = settings
-    if e is None:
+    if estimate is None:
         return Severity.OK, "collecting"
-    if not e.confident or e.offset_s is None:
-        return Severity.OK, e.reason
-    ms = e.offset_s * 1000
-    text = f"{motion_offset_name(mo)}: motion offset {ms:+.1f} ms"
-    if abs(ms) >= mo.error_ms:
-        return Severity.ERROR, f"{text} (limit {mo.error_ms:g} ms)"
-    if abs(ms) >= mo.warn_ms:
-        return Severity.WARN, f"{text} (limit {mo.warn_ms:g} ms)"
-    return Severity.OK, f"{text} (within {mo.warn_ms:g} ms)"
+    if not estimate.confident or estimate.offset_s is None:
+        return Severity.OK, estimate.reason
+    ms = estimate.offset_s * 1000
+    text = f"{motion_offset_name(settings)}: motion offset {ms:+.1f} ms"
+    if abs(ms) >= settings.error_ms:
+        return Severity.ERROR, f"{text} (limit {settings.error_ms:g} ms)"
+    if abs(ms) >= settings.warn_ms:
+        return Severity.WARN, f"{text} (limit {settings.warn_ms:g} ms)"
+    return Severity.OK, f"{text} (within {settings.warn_ms:g} ms)"
 
 
 def motion_offset_status(
     prefix: str, settings: MotionOffsetConfig, estimate: OffsetEstimate | None
 ) -> StatusReport:
+    """The live camera-IMU offset from motion."""
     level, message = motion_offset_level(estimate, settings)
-    e = estimate
-    values = {}
-    if e is not None:
-        values = {
-            "offset_ms": _fmt(None if e.offset_s is None else e.offset_s * 1000, ".2f"),
-            "uncertainty_ms": _fmt(None if e.uncertainty_s is None else e.uncertainty_s * 1000, ".2f"),
-            "confident": str(e.confident).lower(),
-            "confidence": _fmt(e.confidence, ".2f"),
-            "frames": str(e.n_frames),
-            "motion_rms_rad_s": _fmt(e.motion_rms, ".4f"),
-        }
-    return StatusReport(
-        f"{prefix}: motion offset {motion_offset_name(settings)}", level, message, "motion_offset", values
-    )
+    values = {} if estimate is None else estimate.values()
+    name = f"{prefix}: motion offset {motion_offset_name(settings)}"
+    return StatusReport(name, level, message, "motion_offset", values)
 
 
 def triggers_status(prefix: str, triggers: TriggerSet) -> StatusReport:
+    """The external triggers: their topics, and messages that could not be read."""
     topics = triggers.topics()
     malformed = sum(triggers.malformed.values())
     values = {"topics": ", ".join(sorted(topics)), "malformed": str(malformed)}
@@ -267,28 +224,32 @@ def triggers_status(prefix: str, triggers: TriggerSet) -> StatusReport:
     return StatusReport(f"{prefix}: triggers", level, message, "triggers", values)
 
 
-def capture_status(prefix: str, writer: SnapshotWriter, ring: RingBuffer) -> StatusReport:
-    st = writer.status()
-    stats = ring.stats()
+def capture_values(status: SnapshotStatus, buffer: BufferStats) -> dict[str, str]:
+    """Snapshots written and the ring buffer's fill, in display form (`core/values.py`)."""
     values = {
-        "snapshots_written": str(st.snapshots_written),
-        "snapshots_on_disk": str(st.snapshots_on_disk),
-        "bytes_used": str(st.bytes_used),
-        "quota_bytes": str(st.quota_bytes),
-        "buffer_bytes": str(stats.total_bytes),
-        "buffer_budget_bytes": str(ring.budget_bytes),
-        "last_trigger": str((st.last_trigger or {}).get("reason", "")),
-        "last_path": str(st.last_path or ""),
+        "snapshots_written": str(status.snapshots_written),
+        "snapshots_on_disk": str(status.snapshots_on_disk),
+        "bytes_used": str(status.bytes_used),
+        "quota_bytes": str(status.quota_bytes),
+        "buffer_bytes": str(buffer.total_bytes),
+        "buffer_budget_bytes": str(buffer.budget_bytes),
+        "last_trigger": str((status.last_trigger or {}).get("reason", MISSING)),
+        "last_path": MISSING if status.last_path is None else str(status.last_path),
     }
-    for topic, t in stats.topics.items():
-        values[f"buffer {topic}"] = f"{t.seconds_held:.1f} s, {t.bytes} B"
-    if st.capture_stopped:
-        level, message = Severity.ERROR, f"capture stopped: {st.stopped_reason}"
-    elif st.last_error:
-        level, message = Severity.WARN, f"last error: {st.last_error}"
+    for topic, held in buffer.topics.items():
+        values[f"buffer {topic}"] = f"{held.seconds_held:.1f} s, {held.bytes} B"
+    return values
+
+
+def capture_status(prefix: str, status: SnapshotStatus, buffer: BufferStats) -> StatusReport:
+    """Capture: ERROR once it stopped (disk full, quota with on_quota=stop), WARN after an error."""
+    if status.capture_stopped:
+        level, message = Severity.ERROR, f"capture stopped: {status.stopped_reason}"
+    elif status.last_error:
+        level, message = Severity.WARN, f"last error: {status.last_error}"
     else:
-        level, message = (
-            Severity.OK,
-            f"{st.snapshots_written} snapshot(s) written; {st.bytes_used} B of {st.quota_bytes} B",
+        level = Severity.OK
+        message = (
+            f"{status.snapshots_written} snapshot(s) written; {status.bytes_used} B of {status.quota_bytes} B"
         )
-    return StatusReport(f"{prefix}: capture", level, message, "capture", values)
+    return StatusReport(f"{prefix}: capture", level, message, "capture", capture_values(status, buffer))

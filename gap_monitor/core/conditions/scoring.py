@@ -76,6 +76,7 @@ from gap_monitor.core.conditions.profile import (
     SourceRecording,
     StreamProfile,
 )
+from gap_monitor.core.values import number
 
 FloatArray = npt.NDArray[np.float64]
 ScoreSeries = Sequence[float] | FloatArray
@@ -265,6 +266,19 @@ class StreamScore:
                 f"{self.dof} features): {listed}"
             )
         return f"within training conditions: {listed}"
+
+
+def condition_values(
+    features: Mapping[str, float], score: StreamScore | None, threshold: float | None
+) -> dict[str, str]:
+    """A stream's latest features in display form (`core/values.py`), then its score and alarm
+    threshold once it is scored; 4 significant digits (`format_value` is the shorter form of
+    the descriptions)."""
+    values = {name: number(value, ".4g") for name, value in features.items()}
+    if score is not None:
+        values["score"] = number(score.score, ".4g")
+        values["threshold"] = number(threshold, ".4g")
+    return values
 
 
 @dataclass(frozen=True)

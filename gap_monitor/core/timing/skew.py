@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gap_monitor.core.timing.stamps import Finding, Severity
+from gap_monitor.core.values import number
 
 __all__ = [
     "PairSkew",
@@ -134,6 +135,16 @@ class SkewSummary:
     tolerance_ms: float | None
     out_of_order: int  # stamps that went back a little and were ignored
     clock_jumps: int
+
+    def values(self) -> dict[str, str]:
+        """The named values in display form (`core/values.py`)."""
+        return {
+            "offset_median_ms": number(self.offset_median_ms, ".3f"),
+            "offset_p95_ms": number(self.offset_p95_ms, ".3f"),
+            "drift_ppm": number(self.drift_ppm, ".1f"),
+            "matched": str(self.matched),
+            "unmatched_fraction": number(self.unmatched_fraction, ".3f"),
+        }
 
 
 def nearest_offsets(ref: NDArray[np.int64], other: NDArray[np.int64]) -> NDArray[np.int64]:

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gap_monitor.core.events import Severity
+from gap_monitor.core.values import number
 
 __all__ = [
     "Finding",
@@ -209,6 +210,18 @@ class TimingSummary:
         if self.expected_rate_hz:
             return 1000.0 / self.expected_rate_hz
         return self.period_median_ms
+
+    def values(self) -> dict[str, str]:
+        """The named values of the window in display form (`core/values.py`)."""
+        return {
+            "stamp_rate_hz": number(self.rate_hz),
+            "period_median_ms": number(self.period_median_ms, ".3f"),
+            "jitter_p95_ms": number(self.jitter_p95_ms, ".3f"),
+            "gaps": str(self.gaps),
+            "latency_median_ms": number(self.latency_median_ms, ".3f"),
+            "latency_p95_ms": number(self.latency_p95_ms, ".3f"),
+            "clock_jumps": str(self.clock_jumps),
+        }
 
 
 def _ms(ns: float) -> float:
