@@ -158,6 +158,18 @@ def skew_status(prefix: str, pair: str, findings: list[Finding], summary: SkewSu
     return StatusReport(f"{prefix}: skew {pair}", level, message, pair, values)
 
 
+def novelty_level(
+    alarm_active: bool, score: StreamScore | None, threshold: float | None, error_factor: float
+) -> Severity:
+    """WARN while a stream's alarm is on; ERROR once its score reaches `error_factor` x the alarm
+    threshold."""
+    if not alarm_active:
+        return Severity.OK
+    if score is not None and threshold is not None and score.score >= error_factor * threshold:
+        return Severity.ERROR
+    return Severity.WARN
+
+
 def conditions_status(
     prefix: str,
     stream: StreamConfig,

@@ -7,7 +7,6 @@ timing, pairwise skew and the ring buffer; events that the capture policy names 
 
 from __future__ import annotations
 
-import math
 import socket
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -35,7 +34,13 @@ from gap_monitor.core.conditions.feed import (
 from gap_monitor.core.conditions.profile import Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScore
 from gap_monitor.core.config.model import COMPRESSED_IMAGE_TYPE, MonitorConfig, StreamConfig
-from gap_monitor.core.diagnostics import StatusReport, build_statuses, motion_offset_level, motion_offset_name
+from gap_monitor.core.diagnostics import (
+    StatusReport,
+    build_statuses,
+    motion_offset_level,
+    motion_offset_name,
+    novelty_level,
+)
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.io import cdr
 from gap_monitor.core.timing.health import StreamHealth
@@ -337,30 +342,17 @@ class Monitor:
         return None if alarm is None else alarm.threshold
 
     def novelty_level(self, topic: str) -> Severity:
-        """WARN while a stream's alarm is on; ERROR once its score reaches error_factor x threshold."""
-        if not self.alarm_active.get(topic):
-            return Severity.OK
-        score, threshold = self.latest_scores.get(topic), self.threshold(topic)
-        if (
-            score is not None
-            and threshold is not None
-            and score.score >= self.config.conditions.error_factor * threshold
-        ):
-            return Severity.ERROR
-        return Severity.WARN
+        """The level of a stream's conditions now (see `diagnostics.novelty_level`)."""
+        return novelty_level(
+            self.alarm_active.get(topic, False),
+            self.latest_scores.get(topic),
+            self.threshold(topic),
+            self.config.conditions.error_factor,
+        )
 
     def _score_details(self, topic: str) -> dict[str, Any]:
         score = self.latest_scores.get(topic)
-        if score is None:
-            return {}
-        return {
-            "score": round(score.score, 3) if math.isfinite(score.score) else None,
-            "threshold": self.threshold(topic),
-            "top": [
-                {"name": f.name, "value": f.value, "tail_prob": f.tail_prob, "p1": f.p1, "p99": f.p99}
-                for f in score.top
-            ],
-        }
+        return {} if score is None else score.details(self.threshold(topic))
 
     def scores(self) -> list[dict[str, Any]]:
         """Latest features and scores per stream, for ~/scores."""

@@ -62,6 +62,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -76,7 +77,7 @@ from gap_monitor.core.conditions.profile import (
     SourceRecording,
     StreamProfile,
 )
-from gap_monitor.core.values import number
+from gap_monitor.core.values import json_number, number
 
 FloatArray = npt.NDArray[np.float64]
 ScoreSeries = Sequence[float] | FloatArray
@@ -266,6 +267,18 @@ class StreamScore:
                 f"{self.dof} features): {listed}"
             )
         return f"within training conditions: {listed}"
+
+    def details(self, threshold: float | None) -> dict[str, Any]:
+        """The score for JSON (events, ~/scores): rounded, with the alarm threshold and the top
+        features."""
+        return {
+            "score": json_number(round(self.score, 3)),
+            "threshold": threshold,
+            "top": [
+                {"name": f.name, "value": f.value, "tail_prob": f.tail_prob, "p1": f.p1, "p99": f.p99}
+                for f in self.top
+            ],
+        }
 
 
 def condition_values(

@@ -24,6 +24,7 @@ from gap_monitor.core.diagnostics import (
     conditions_status,
     motion_offset_level,
     motion_offset_status,
+    novelty_level,
     skew_status,
     stream_status,
     timing_status,
@@ -253,6 +254,14 @@ def test_skew_status_is_the_worst_finding_of_the_pair() -> None:
         "/a vs /b",
         {},
     )
+
+
+def test_novelty_is_a_warning_while_the_alarm_is_on_and_an_error_at_error_factor_x_threshold() -> None:
+    assert novelty_level(False, stream_score(50.0), 4.0, 3.0) == Severity.OK
+    assert novelty_level(True, stream_score(11.9), 4.0, 3.0) == Severity.WARN
+    assert novelty_level(True, stream_score(12.0), 4.0, 3.0) == Severity.ERROR
+    assert novelty_level(True, stream_score(50.0), None, 3.0) == Severity.WARN
+    assert novelty_level(True, None, 4.0, 3.0) == Severity.WARN
 
 
 @pytest.mark.parametrize(
