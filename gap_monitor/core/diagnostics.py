@@ -1,9 +1,12 @@
 """The /diagnostics content of a monitor, built in one place.
 
-As with ROS's diagnostic_updater, the checks judge and the builder only collects: one status per
-stream, per stream's stamp timing, per skew pair, per stream's conditions, and one each for the
-motion offset, the external triggers and capture, named `<prefix>: <what>` so
-rqt_robot_monitor and diagnostic_aggregator group them under the node.
+As with ROS's diagnostic_updater, each check fills its own part and the builder only collects:
+the values come from the checks (`HealthReport.values()`, `TimingSummary.values()`, ... with the
+one missing-value rule of `core/values.py`), the levels from their findings; one function per
+status adds the name (`<prefix>: <what>`, so rqt_robot_monitor and diagnostic_aggregator group the
+statuses under the node), message and hardware id, and `build_statuses` collects them. The level
+rules that the monitor's events share with the statuses live here too (`motion_offset_level`,
+`novelty_level`), so a status and its event never disagree.
 """
 
 from __future__ import annotations
@@ -81,7 +84,9 @@ class MonitorChecks(Protocol):
 def build_statuses(
     monitor: MonitorChecks, now_ns: int, publishers: Mapping[str, str] | None = None
 ) -> list[StatusReport]:
-    """Everything for /diagnostics: per stream, timing, skew pair and capture."""
+    """Everything for /diagnostics, in this order: each stream's receive health, each stream's stamp
+    timing, each skew pair, each stream's conditions, the motion offset, the triggers and capture
+    (each one that is on). `publishers` says per topic how it is subscribed (QoS, publishers)."""
     prefix = monitor.config.diagnostic_prefix
     out = []
     for topic, health in monitor.health.items():
@@ -98,9 +103,9 @@ def build_statuses(
     if monitor.timing is not None:
         for topic, stream in monitor.streams.items():
             out.append(timing_status(prefix, stream, *monitor.timing_result(topic)))
-    summaries_by_name = {f"{a} vs {b}": s for (a, b), s in monitor.skew.summaries().items()}
-    for name, findings in monitor.skew.assess_pairs().items():
-        out.append(skew_status(prefix, name, findings, summaries_by_name.get(name)))
+    skew_summaries = {s.name: s for s in monitor.skew.summaries().values()}
+    for pair, findings in monitor.skew.assess_pairs().items():
+        out.append(skew_status(prefix, pair, findings, skew_summaries.get(pair)))
     for topic in monitor.conditions:
         out.append(
             conditions_status(
@@ -195,6 +200,7 @@ def conditions_status(
 
 
 def motion_offset_name(settings: MotionOffsetConfig) -> str:
+    """The camera-IMU combination, as statuses and events name it."""
     return f"{settings.camera} vs {settings.imu}"
 
 
