@@ -522,10 +522,8 @@ class SkewTracker:
         return {(s.a, s.b): s.summary() for s in self._skews}
 
     def assess(self) -> list[Finding]:
-        out: list[Finding] = []
-        for findings in self.assess_pairs().values():
-            out.extend(findings)
-        return out
+        """Every pair's findings in one list."""
+        return [f for findings in self.assess_pairs().values() for f in findings]
 
     def assess_pairs(self) -> dict[str, list[Finding]]:
         """Judge every pair: its findings (at least one) by pair name ("a vs b"), in pair order."""
