@@ -7,10 +7,9 @@ timing, pairwise skew and the ring buffer; events that the capture policy names 
 
 from __future__ import annotations
 
-import math
 import socket
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,17 @@ from gap_monitor.core.conditions.feed import FeatureFeed, FeedStream
 from gap_monitor.core.conditions.profile import Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScore
 from gap_monitor.core.config import MonitorConfig, StreamConfig
+from gap_monitor.core.diagnostics import (
+    StatusReport,
+    build_statuses,
+    motion_offset_level,
+    motion_offset_name,
+    novelty_level,
+)
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.modalities import COMPRESSED_IMAGE
-from gap_monitor.core.timing.health import HealthReport, StreamHealth
+from gap_monitor.core.timing.health import StreamHealth
 from gap_monitor.core.timing.motion_offset import MotionOffsetEstimator, OffsetEstimate
 from gap_monitor.core.timing.skew import SkewPair, SkewTracker
 from gap_monitor.core.timing.stamps import (
@@ -38,6 +44,7 @@ from gap_monitor.core.timing.stamps import (
     TimingSummary,
     TimingTracker,
     assess_summary,
+    worst_finding,
 )
 from gap_monitor.errors import MessageError
 
@@ -49,38 +56,6 @@ TIMING_LIMITS = TimingLimits(silence_warn_periods=None, silence_error_periods=No
 # Discovery and QoS matching deliver the first second of a stream in bursts: judge timing after it.
 TIMING_WARMUP_NS = 2 * NS
 TIMING_ASSESS_PERIOD_NS = NS
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    """One /diagnostics status, ROS-free."""
-
-    name: str
-    level: Severity
-    message: str
-    hardware_id: str
-    values: dict[str, str] = field(default_factory=dict)
-
-
-def format_value(value: float) -> str:
-    """Short, readable number for diagnostics values."""
-    if not math.isfinite(value):
-        return str(value)
-    return f"{value:.4g}"
-
-
-def _fmt(value: float | None, spec: str = ".2f") -> str:
-    return "" if value is None else format(value, spec)
-
-
-def _worst(findings: list[Finding]) -> tuple[Severity, str]:
-    if not findings:
-        return Severity.OK, "collecting"
-    worst = max(f.level for f in findings)
-    bad = [f.message for f in findings if f.level == worst and worst > Severity.OK]
-    if bad:
-        return worst, "; ".join(bad)
-    return Severity.OK, "; ".join(f.message for f in findings[:2])
 
 
 class Monitor:
@@ -272,7 +247,7 @@ class Monitor:
         self.alarm_active[topic] = update.alarm.active
         if update.alarm.fired:
             self.novel_conditions += 1
-            level = self._novelty_level(topic)
+            level = self.novelty_level(topic)
             self._pending.append(
                 Event(
                     "novel_condition",
@@ -295,36 +270,25 @@ class Monitor:
                 )
             )
 
-    def _threshold(self, topic: str) -> float | None:
+    def threshold(self, topic: str) -> float | None:
+        """The alarm threshold of a stream's scores (None: not in the profile, or no alarm)."""
         if self.profile is None or topic not in self.profile.streams:
             return None
         alarm = self.profile.streams[topic].alarm
         return None if alarm is None else alarm.threshold
 
-    def _novelty_level(self, topic: str) -> Severity:
-        if not self.alarm_active.get(topic):
-            return Severity.OK
-        score, threshold = self.latest_scores.get(topic), self._threshold(topic)
-        if (
-            score is not None
-            and threshold is not None
-            and score.score >= self.config.conditions.error_factor * threshold
-        ):
-            return Severity.ERROR
-        return Severity.WARN
+    def novelty_level(self, topic: str) -> Severity:
+        """The level of a stream's conditions now (see `diagnostics.novelty_level`)."""
+        return novelty_level(
+            self.alarm_active.get(topic, False),
+            self.latest_scores.get(topic),
+            self.threshold(topic),
+            self.config.conditions.error_factor,
+        )
 
     def _score_details(self, topic: str) -> dict[str, Any]:
         score = self.latest_scores.get(topic)
-        if score is None:
-            return {}
-        return {
-            "score": round(score.score, 3) if math.isfinite(score.score) else None,
-            "threshold": self._threshold(topic),
-            "top": [
-                {"name": f.name, "value": f.value, "tail_prob": f.tail_prob, "p1": f.p1, "p99": f.p99}
-                for f in score.top
-            ],
-        }
+        return {} if score is None else score.details(self.threshold(topic))
 
     def scores(self) -> list[dict[str, Any]]:
         """Latest features and scores per stream, for ~/scores."""
@@ -402,20 +366,19 @@ class Monitor:
                     by_topic.setdefault(topic, []).extend(assess_summary(summary, TIMING_LIMITS))
             self._timing_findings = by_topic
             for topic, findings in by_topic.items():
-                level, message = _worst(findings)
+                level, message = worst_finding(findings)
                 events += self._transition(f"timing {topic}", "timing", topic, level, message, now_ns)
         if self.motion is not None and now_ns >= self._next_motion_ns:
             self._next_motion_ns = now_ns + int(self.config.motion_offset.period_s * NS)
             self.motion_estimate = self.motion.estimate()
-            level, message = self._motion_level()
+            mo = self.config.motion_offset
+            level, message = motion_offset_level(self.motion_estimate, mo)
             events += self._transition(
-                "motion_offset", "motion_offset", self._motion_name(), level, message, now_ns
+                "motion_offset", "motion_offset", motion_offset_name(mo), level, message, now_ns
             )
-        for pair_findings in self._skew_findings().values():
-            level, message = _worst(pair_findings)
-            events += self._transition(
-                f"skew {pair_findings[0].subject}", "skew", pair_findings[0].subject, level, message, now_ns
-            )
+        for pair, findings in self.skew.assess_pairs().items():
+            level, message = worst_finding(findings)
+            events += self._transition(f"skew {pair}", "skew", pair, level, message, now_ns)
         if self.writer is not None:
             self._clock_ns = now_ns
             for e in list(events):
@@ -447,12 +410,6 @@ class Monitor:
                     )
                 )
         return events
-
-    def _skew_findings(self) -> dict[str, list[Finding]]:
-        out: dict[str, list[Finding]] = {}
-        for f in self.skew.assess():
-            out.setdefault(f.subject, []).append(f)
-        return out
 
     def _snapshot_event(self, result: TriggerResult, cause: Event, now_ns: int) -> Event:
         if result.accepted:
@@ -502,170 +459,15 @@ class Monitor:
 
     def statuses(self, now_ns: int, publishers: Mapping[str, str] | None = None) -> list[StatusReport]:
         """Everything for /diagnostics: per stream, timing, skew pair and capture."""
-        prefix = self.config.diagnostic_prefix
-        out = []
-        for topic, health in self.health.items():
-            out.append(
-                self._stream_status(
-                    prefix, self.streams[topic], health.report(now_ns), (publishers or {}).get(topic, "")
-                )
-            )
-        if self.timing is not None:
-            summaries = self._timing_summaries
-            for topic in self.streams:
-                key = f"timing {topic}"
-                level = self._levels.get(key, Severity.OK)
-                s = summaries.get(topic)
-                values = {}
-                if s is not None:
-                    values = {
-                        "stamp_rate_hz": _fmt(s.rate_hz),
-                        "period_median_ms": _fmt(s.period_median_ms, ".3f"),
-                        "jitter_p95_ms": _fmt(s.jitter_p95_ms, ".3f"),
-                        "gaps": str(s.gaps),
-                        "latency_median_ms": _fmt(s.latency_median_ms, ".3f"),
-                        "latency_p95_ms": _fmt(s.latency_p95_ms, ".3f"),
-                        "clock_jumps": str(s.clock_jumps),
-                    }
-                findings = self._timing_findings.get(topic)
-                message = "collecting" if s is None or not findings else _worst(findings)[1]
-                out.append(
-                    StatusReport(
-                        f"{prefix}: timing {topic}", level, message, self.streams[topic].name, values
-                    )
-                )
-        summaries_by_name = {f"{a} vs {b}": s for (a, b), s in self.skew.summaries().items()}
-        for name, findings in self._skew_findings().items():
-            level, message = _worst(findings)
-            sk = summaries_by_name.get(name)
-            values = {}
-            if sk is not None:
-                values = {
-                    "offset_median_ms": _fmt(sk.offset_median_ms, ".3f"),
-                    "offset_p95_ms": _fmt(sk.offset_p95_ms, ".3f"),
-                    "drift_ppm": _fmt(sk.drift_ppm, ".1f"),
-                    "matched": str(sk.matched),
-                    "unmatched_fraction": _fmt(sk.unmatched_fraction, ".3f"),
-                }
-            out.append(StatusReport(f"{prefix}: skew {name}", level, message, name, values))
-        for topic in self.conditions:
-            out.append(self._conditions_status(prefix, topic))
-        if self.motion is not None:
-            level, message = self._motion_level()
-            e = self.motion_estimate
-            values = {}
-            if e is not None:
-                values = {
-                    "offset_ms": _fmt(None if e.offset_s is None else e.offset_s * 1000, ".2f"),
-                    "uncertainty_ms": _fmt(
-                        None if e.uncertainty_s is None else e.uncertainty_s * 1000, ".2f"
-                    ),
-                    "confident": str(e.confident).lower(),
-                    "confidence": _fmt(e.confidence, ".2f"),
-                    "frames": str(e.n_frames),
-                    "motion_rms_rad_s": _fmt(e.motion_rms, ".4f"),
-                }
-            out.append(
-                StatusReport(
-                    f"{prefix}: motion offset {self._motion_name()}", level, message, "motion_offset", values
-                )
-            )
-        if self.triggers is not None:
-            malformed = sum(self.triggers.malformed.values())
-            values = {"topics": ", ".join(sorted(self.trigger_topics())), "malformed": str(malformed)}
-            values.update({f"last_error {t}": e for t, e in self.triggers.last_error.items()})
-            level = Severity.WARN if malformed else Severity.OK
-            message = f"{len(self.trigger_topics())} trigger topic(s)" + (
-                f"; {malformed} malformed" if malformed else ""
-            )
-            out.append(StatusReport(f"{prefix}: triggers", level, message, "triggers", values))
-        if self.writer is not None:
-            out.append(self._capture_status(prefix))
-        return out
+        return build_statuses(self, now_ns, publishers)
 
-    def _conditions_status(self, prefix: str, topic: str) -> StatusReport:
-        features = self.latest_features.get(topic, {})
-        values = {k: format_value(v) for k, v in features.items()}
-        score = self.latest_scores.get(topic)
-        threshold = self._threshold(topic)
-        if score is None:
-            why = "no profile loaded" if self.profile is None else "stream not in the profile"
-            message = "collecting features" if not features else f"features only ({why})"
-            return StatusReport(
-                f"{prefix}: conditions {topic}", Severity.OK, message, self.streams[topic].name, values
-            )
-        values["score"] = format_value(score.score)
-        values["threshold"] = "" if threshold is None else format_value(threshold)
-        level = self._novelty_level(topic)
-        if level == Severity.OK:
-            message = f"within training conditions (score {format_value(score.score)})"
-        else:
-            kind = "far outside training conditions" if level == Severity.ERROR else "novel condition"
-            message = f"{kind}: {score.describe()}"
-        return StatusReport(f"{prefix}: conditions {topic}", level, message, self.streams[topic].name, values)
-
-    def _motion_name(self) -> str:
-        mo = self.config.motion_offset
-        return f"{mo.camera} vs {mo.imu}"
-
-    def _motion_level(self) -> tuple[Severity, str]:
-        """Only a confident estimate can raise a level; a weak one says why it is weak."""
-        e = self.motion_estimate
-        mo = self.config.motion_offset
-        if e is None:
-            return Severity.OK, "collecting"
-        if not e.confident or e.offset_s is None:
-            return Severity.OK, e.reason
-        ms = e.offset_s * 1000
-        text = f"{self._motion_name()}: motion offset {ms:+.1f} ms"
-        if abs(ms) >= mo.error_ms:
-            return Severity.ERROR, f"{text} (limit {mo.error_ms:g} ms)"
-        if abs(ms) >= mo.warn_ms:
-            return Severity.WARN, f"{text} (limit {mo.warn_ms:g} ms)"
-        return Severity.OK, f"{text} (within {mo.warn_ms:g} ms)"
-
-    def _stream_status(self, prefix: str, sc: StreamConfig, report: HealthReport, qos: str) -> StatusReport:
-        values = {
-            "modality": sc.modality,
-            "type": sc.msgtype,
-            "count": str(report.count),
-            "rate_hz": _fmt(report.rate_hz),
-            "expected_rate_hz": f"{sc.rate_hz:g}",
-            "since_last_s": _fmt(report.since_last_s, ".3f"),
-            "bytes_per_s": _fmt(report.bytes_per_s, ".0f"),
-            "malformed": str(self.malformed[sc.topic]),
-            "qos": qos,
-        }
-        if sc.topic in self.last_error:
-            values["last_error"] = self.last_error[sc.topic]
-        return StatusReport(f"{prefix}: {sc.topic}", report.level, report.message, sc.name, values)
-
-    def _capture_status(self, prefix: str) -> StatusReport:
-        assert self.writer is not None and self.ring is not None
-        st = self.writer.status()
-        stats = self.ring.stats()
-        values = {
-            "snapshots_written": str(st.snapshots_written),
-            "snapshots_on_disk": str(st.snapshots_on_disk),
-            "bytes_used": str(st.bytes_used),
-            "quota_bytes": str(st.quota_bytes),
-            "buffer_bytes": str(stats.total_bytes),
-            "buffer_budget_bytes": str(self.ring.budget_bytes),
-            "last_trigger": str((st.last_trigger or {}).get("reason", "")),
-            "last_path": str(st.last_path or ""),
-        }
-        for topic, t in stats.topics.items():
-            values[f"buffer {topic}"] = f"{t.seconds_held:.1f} s, {t.bytes} B"
-        if st.capture_stopped:
-            level, message = Severity.ERROR, f"capture stopped: {st.stopped_reason}"
-        elif st.last_error:
-            level, message = Severity.WARN, f"last error: {st.last_error}"
-        else:
-            level, message = (
-                Severity.OK,
-                f"{st.snapshots_written} snapshot(s) written; {st.bytes_used} B of {st.quota_bytes} B",
-            )
-        return StatusReport(f"{prefix}: capture", level, message, "capture", values)
+    def timing_result(self, topic: str) -> tuple[Severity, TimingSummary | None, list[Finding] | None]:
+        """A stream's last timing judgement: level, summary and findings (None before the first)."""
+        return (
+            self._levels.get(f"timing {topic}", Severity.OK),
+            self._timing_summaries.get(topic),
+            self._timing_findings.get(topic),
+        )
 
     def close(self, now_ns: int) -> None:
         """Finish what the writer holds: a snapshot whose post window ends by `now_ns` is complete,

@@ -29,8 +29,9 @@ from std_srvs.srv import Trigger
 from gap_monitor.core.capture.policy import OutputDirError
 from gap_monitor.core.conditions.profile import Profile
 from gap_monitor.core.config import NODE_NAME, MonitorConfig, config_from_parameters, unflatten
+from gap_monitor.core.diagnostics import StatusReport
 from gap_monitor.core.events import Event, Severity
-from gap_monitor.core.monitor import Monitor, StatusReport
+from gap_monitor.core.monitor import Monitor
 from gap_monitor.errors import InputError
 from gap_monitor.ros import qos, runtime
 from gap_monitor.ros.convert import message_class

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +39,7 @@ from gap_monitor.core.conditions.profile import (
     Profile,
     StreamProfile,
 )
+from gap_monitor.core.values import json_number, number
 
 FloatArray = npt.NDArray[np.float64]
 ScoreSeries = Sequence[float] | FloatArray
@@ -227,6 +229,31 @@ class StreamScore:
                 f"{self.dof} features): {listed}"
             )
         return f"within training conditions: {listed}"
+
+    def details(self, threshold: float | None) -> dict[str, Any]:
+        """The score for JSON (events, ~/scores): rounded, with the alarm threshold and the top
+        features."""
+        return {
+            "score": json_number(round(self.score, 3)),
+            "threshold": threshold,
+            "top": [
+                {"name": f.name, "value": f.value, "tail_prob": f.tail_prob, "p1": f.p1, "p99": f.p99}
+                for f in self.top
+            ],
+        }
+
+
+def condition_values(
+    features: Mapping[str, float], score: StreamScore | None, threshold: float | None
+) -> dict[str, str]:
+    """A stream's latest features in display form (`core/values.py`), then its score and alarm
+    threshold once it is scored; 4 significant digits (`format_value` is the shorter form of
+    the descriptions)."""
+    values = {name: number(value, ".4g") for name, value in features.items()}
+    if score is not None:
+        values["score"] = number(score.score, ".4g")
+        values["threshold"] = number(threshold, ".4g")
+    return values
 
 
 @dataclass(frozen=True)

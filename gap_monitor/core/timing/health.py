@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from gap_monitor.core.events import Severity
+from gap_monitor.core.values import number
 
 NS = 1_000_000_000
 # Receipt times going back by more than this are a clock jump (sim time restart, clock step);
@@ -20,6 +21,8 @@ JUMP_BACK_NS = NS // 10
 
 @dataclass(frozen=True)
 class HealthReport:
+    """A stream's receive health now: level and message, and the numbers behind them."""
+
     level: Severity
     message: str
     count: int
@@ -28,6 +31,16 @@ class HealthReport:
     since_last_s: float | None
     bytes_per_s: float | None
     resets: int
+
+    def values(self) -> dict[str, str]:
+        """The named values in display form (`core/values.py`)."""
+        return {
+            "count": str(self.count),
+            "rate_hz": number(self.rate_hz),
+            "expected_rate_hz": number(self.expected_rate_hz, "g"),
+            "since_last_s": number(self.since_last_s, ".3f"),
+            "bytes_per_s": number(self.bytes_per_s, ".0f"),
+        }
 
 
 class StreamHealth:

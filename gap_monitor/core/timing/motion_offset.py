@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from gap_monitor.core.values import flag, in_ms, number
 from gap_monitor.errors import MessageError
 
 NS = 1_000_000_000
@@ -176,6 +177,17 @@ class OffsetEstimate:
     """Peak of each window used, oldest first (diagnostic)."""
     n_outliers: int = 0
     """Frame intervals left out as gross misfits of the gyro-to-image fit."""
+
+    def values(self) -> dict[str, str]:
+        """The named values in display form (`core/values.py`)."""
+        return {
+            "offset_ms": number(in_ms(self.offset_s)),
+            "uncertainty_ms": number(in_ms(self.uncertainty_s)),
+            "confident": flag(self.confident),
+            "confidence": number(self.confidence),
+            "frames": str(self.n_frames),
+            "motion_rms_rad_s": number(self.motion_rms, ".4f"),
+        }
 
 
 class FrameMotionTracker:

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gap_monitor.core.timing.stamps import Finding, Severity
+from gap_monitor.core.values import number
 
 __all__ = [
     "PairSkew",
@@ -137,6 +138,16 @@ class SkewSummary:
     tolerance_ms: float | None
     out_of_order: int  # stamps that went back a little and were ignored
     clock_jumps: int
+
+    def values(self) -> dict[str, str]:
+        """The named values in display form (`core/values.py`)."""
+        return {
+            "offset_median_ms": number(self.offset_median_ms, ".3f"),
+            "offset_p95_ms": number(self.offset_p95_ms, ".3f"),
+            "drift_ppm": number(self.drift_ppm, ".1f"),
+            "matched": str(self.matched),
+            "unmatched_fraction": number(self.unmatched_fraction, ".3f"),
+        }
 
 
 def nearest_offsets(ref: NDArray[np.int64], other: NDArray[np.int64]) -> NDArray[np.int64]:
@@ -514,7 +525,10 @@ class SkewTracker:
         return {(s.a, s.b): s.summary() for s in self._skews}
 
     def assess(self) -> list[Finding]:
-        out: list[Finding] = []
-        for pair, skew in zip(self.pairs, self._skews, strict=True):
-            out.extend(skew.assess(pair.limits))
-        return out
+        """Every pair's findings in one list."""
+        return [f for findings in self.assess_pairs().values() for f in findings]
+
+    def assess_pairs(self) -> dict[str, list[Finding]]:
+        """Judge every pair: its findings (at least one) by pair name ("a vs b"), in pair order."""
+        pairs = zip(self.pairs, self._skews, strict=True)
+        return {skew.name: skew.assess(pair.limits) for pair, skew in pairs}

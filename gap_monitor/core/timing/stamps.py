@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gap_monitor.core.events import Severity
+from gap_monitor.core.values import number
 
 __all__ = [
     "Finding",
@@ -35,6 +36,7 @@ __all__ = [
     "TimingSummary",
     "TimingTracker",
     "assess_summary",
+    "worst_finding",
 ]
 
 _NS_PER_MS = 1_000_000
@@ -57,6 +59,17 @@ class Finding:
     check: str  # "rate", "jitter", "gaps", "stamps", "future", "latency", "clock", "silence", ...
     message: str
     values: Mapping[str, float] = field(default_factory=dict)
+
+
+def worst_finding(findings: Sequence[Finding]) -> tuple[Severity, str]:
+    """The level and message of a check's findings: the worst ones, or the first two when all OK."""
+    if not findings:
+        return Severity.OK, "collecting"
+    worst = max(f.level for f in findings)
+    bad = [f.message for f in findings if f.level == worst and worst > Severity.OK]
+    if bad:
+        return worst, "; ".join(bad)
+    return Severity.OK, "; ".join(f.message for f in findings[:2])
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -197,6 +210,18 @@ class TimingSummary:
         if self.expected_rate_hz:
             return 1000.0 / self.expected_rate_hz
         return self.period_median_ms
+
+    def values(self) -> dict[str, str]:
+        """The named values of the window in display form (`core/values.py`)."""
+        return {
+            "stamp_rate_hz": number(self.rate_hz),
+            "period_median_ms": number(self.period_median_ms, ".3f"),
+            "jitter_p95_ms": number(self.jitter_p95_ms, ".3f"),
+            "gaps": str(self.gaps),
+            "latency_median_ms": number(self.latency_median_ms, ".3f"),
+            "latency_p95_ms": number(self.latency_p95_ms, ".3f"),
+            "clock_jumps": str(self.clock_jumps),
+        }
 
 
 def _ms(ns: float) -> float:

@@ -34,6 +34,7 @@ from gap_monitor.core.conditions.profile_builder import ProfileBuilder
 from gap_monitor.core.conditions.scoring import (
     ConditionMonitor,
     FeatureScore,
+    StreamScore,
     StreamScorer,
     TailTable,
     chi2_sf,
@@ -131,6 +132,18 @@ def test_describe_renders_value_and_training_range() -> None:
     assert [format_value(v) for v in (1234.4, 12.34, 0.5, 1.5e-5, math.nan)] == [
         "1234", "12.3", "0.5", "1.5e-05", "nan",
     ]  # fmt: skip
+
+
+def test_score_details_for_json_round_the_score_and_null_what_json_cannot_hold() -> None:
+    top = (FeatureScore("mean_luminance", 23.0, 1e-9, 80.0, 190.0),)
+    score = StreamScore("/cam", 0, 12.34567, 1e-12, 1e-9, math.nan, 0, 1.0, math.nan, top)
+    assert score.details(4.0) == {
+        "score": 12.346,
+        "threshold": 4.0,
+        "top": [{"name": "mean_luminance", "value": 23.0, "tail_prob": 1e-9, "p1": 80.0, "p99": 190.0}],
+    }
+    assert replace(score, score=math.nan).details(None)["score"] is None
+    assert replace(score, score=math.inf).details(None)["threshold"] is None
 
 
 def hand_profile() -> StreamProfile:

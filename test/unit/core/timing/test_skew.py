@@ -241,6 +241,10 @@ def test_tracker_routes_topics_to_pairs() -> None:
     levels = {(f.subject, f.check): f.level for f in tracker.assess()}
     assert levels[("/depth vs /color", "skew")] == Severity.OK
     assert levels[("/fisheye vs /color", "skew")] == Severity.WARN  # its own 1 ms limit
+    by_pair = tracker.assess_pairs()
+    assert list(by_pair) == ["/depth vs /color", "/fisheye vs /color"]
+    assert [f for findings in by_pair.values() for f in findings] == tracker.assess()
+    assert all(f.subject == pair for pair, findings in by_pair.items() for f in findings)
     tracker.reset()
     assert all(s.matched == 0 for s in tracker.summaries().values())
 

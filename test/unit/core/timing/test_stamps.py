@@ -17,6 +17,7 @@ from gap_monitor.core.timing.stamps import (
     TimingLimits,
     TimingSettings,
     TimingTracker,
+    worst_finding,
 )
 
 NS = 1_000_000_000
@@ -289,6 +290,16 @@ def test_limits_are_validated(kwargs: dict[str, float], match: str) -> None:
         TimingLimits(**kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="expected_rate_hz"):
         StreamTiming(0.0)
+
+
+def test_worst_finding_names_the_worst_or_the_first_two_when_all_ok() -> None:
+    ok = [Finding(Severity.OK, "/imu", c, f"/imu: {c} fine") for c in ("rate", "gaps", "latency")]
+    assert worst_finding([]) == (Severity.OK, "collecting")
+    assert worst_finding(ok) == (Severity.OK, "/imu: rate fine; /imu: gaps fine")
+    warn = [Finding(Severity.WARN, "/imu", c, f"/imu: {c} off") for c in ("jitter", "future")]
+    assert worst_finding([*ok, *warn]) == (Severity.WARN, "/imu: jitter off; /imu: future off")
+    error = Finding(Severity.ERROR, "/imu", "gaps", "/imu: many gaps")
+    assert worst_finding([*warn, error]) == (Severity.ERROR, "/imu: many gaps")
 
 
 def test_tracker_separates_sensors_sharing_a_topic() -> None:
