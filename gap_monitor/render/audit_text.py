@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from gap_monitor.core.events import Severity
 from gap_monitor.offline.audit import AuditResult, MotionAudit, TopicAudit
-from gap_monitor.render.numbers import format_optional
+from gap_monitor.render.numbers import SKEW_COLUMNS, shown
 from gap_monitor.render.text import text_table
 
 __all__ = ["format_report"]
@@ -40,13 +40,11 @@ def _motion_lines(motions: Sequence[MotionAudit]) -> list[str]:
         if e is None:
             skipped[m.reason] = skipped.get(m.reason, 0) + 1
             continue
-        if e.offset_s is not None and e.confident:
-            head = f"{e.offset_s * 1e3:+.1f} ± {(e.uncertainty_s or 0) * 1e3:.1f} ms"
-        else:
-            head = "no confident estimate"
+        v = e.values()
+        head = f"{v['offset_ms']} ± {v['uncertainty_ms']} ms" if e.confident and v["offset_ms"] else ""
         out.append(
-            f"motion offset {m.camera} vs {m.imu}: {head}, confidence {e.confidence:.2f} "
-            f"[{m.level.name}]: {m.reason}"
+            f"motion offset {m.camera} vs {m.imu}: {head or 'no confident estimate'}, "
+            f"confidence {v['confidence']} [{m.level.name}]: {m.reason}"
         )
     for reason, n in skipped.items():
         out.append(f"motion offset of {n} camera-IMU combination(s) {reason}")
@@ -65,7 +63,8 @@ def format_report(result: AuditResult, fail_on: Severity = Severity.ERROR) -> st
         rows = []
         for t in r.topics:
             s = t.summary
-            rate = format_optional(s.rate_hz, ".2f")
+            v = s.values()
+            rate = shown(v["stamp_rate_hz"])
             if s.expected_rate_hz:
                 rate += f" ({s.expected_rate_hz:g})"
             rows.append(
@@ -74,11 +73,11 @@ def format_report(result: AuditResult, fail_on: Severity = Severity.ERROR) -> st
                     _short_type(t.msgtype),
                     str(s.total_messages),
                     rate,
-                    format_optional(s.period_median_ms, ".3f"),
-                    format_optional(s.jitter_p95_ms, ".3f"),
+                    shown(v["period_median_ms"]),
+                    shown(v["jitter_p95_ms"]),
                     str(s.total_gaps),
-                    format_optional(s.latency_median_ms, ".2f"),
-                    format_optional(s.latency_p95_ms, ".2f"),
+                    shown(v["latency_median_ms"]),
+                    shown(v["latency_p95_ms"]),
                     _stamp_issues(t),
                     t.level.name,
                 ]
@@ -106,29 +105,16 @@ def format_report(result: AuditResult, fail_on: Severity = Severity.ERROR) -> st
         if r.pairs:
             rows = []
             for p in r.pairs:
-                s2 = p.summary
-                frac = s2.unmatched_fraction if s2 else None
+                v = p.summary.values() if p.summary else {}
                 rows.append(
                     [
                         p.name,
-                        str(s2.matched) if s2 else "-",
-                        format_optional(s2.offset_median_ms if s2 else None, "+.3f"),
-                        format_optional(s2.offset_p95_ms if s2 else None, "+.3f"),
-                        format_optional(s2.drift_ppm if s2 else None, "+.1f"),
-                        format_optional(frac * 100 if frac is not None else None, ".1f"),
+                        *(shown(v.get(key, "")) for _, key in SKEW_COLUMNS),
                         p.level.name,
                     ]
                 )
             out += text_table(
-                [
-                    "pair (offset = a - b)",
-                    "matched",
-                    "median ms",
-                    "p95 ms",
-                    "drift ppm",
-                    "unmatched %",
-                    "level",
-                ],
+                ["pair (offset = a - b)", *(header for header, _ in SKEW_COLUMNS), "level"],
                 rows,
             )
             out.append("")

@@ -1,18 +1,31 @@
-"""Numbers for people, shared by the text and HTML renderings: one rule for a missing value ("-")."""
+"""Numbers for people, shared by the text and HTML renderings.
+
+The values of a check come from the check itself (`TimingSummary.values()`, `SkewSummary.values()`,
+`OffsetEstimate.values()`, in `core/values.py`'s formats); a table shows a missing one as "-".
+"""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
 
-__all__ = ["format_bytes", "format_optional", "format_utc"]
+__all__ = ["SKEW_COLUMNS", "format_bytes", "format_utc", "shown"]
 
 _NS_PER_S = 1_000_000_000
 
 
-def format_optional(value: float | None, fmt: str) -> str:
-    """`value` in the format spec `fmt`; "-" when there is none or it is not finite."""
-    return "-" if value is None or not math.isfinite(value) else format(value, fmt)
+# A skew pair's columns in a table: (header, key of SkewSummary.values()).
+SKEW_COLUMNS = (
+    ("matched", "matched"),
+    ("median ms", "offset_median_ms"),
+    ("p95 ms", "offset_p95_ms"),
+    ("drift ppm", "drift_ppm"),
+    ("unmatched %", "unmatched_pct"),
+)
+
+
+def shown(value: str) -> str:
+    """A check's display value in a table: "-" where it was not measured (core/values.MISSING)."""
+    return value or "-"
 
 
 def format_utc(ns: int | None) -> str:

@@ -16,7 +16,7 @@ from gap_monitor.offline.report.histograms import common_edges, distribution_gri
 from gap_monitor.offline.report.model import NS, Report
 from gap_monitor.offline.report.to_json import comparison_json, feature_plot_id, report_json
 from gap_monitor.offline.report.words import CRITERION, RANGE_NAME, duration, percent
-from gap_monitor.render.numbers import format_bytes, format_optional, format_utc
+from gap_monitor.render.numbers import SKEW_COLUMNS, format_bytes, format_utc, shown
 from gap_monitor.render.svg import FONT, distribution_svg, escape, timeline_svg
 
 __all__ = ["comparison_html", "report_html", "write_comparison", "write_report"]
@@ -368,18 +368,18 @@ def _audit_html(report: Report) -> str:
         rows = []
         for t in r.topics:
             s = t.summary
+            v = s.values()
             expected = f" ({s.expected_rate_hz:g})" if s.expected_rate_hz else ""
-            rate = format_optional(s.rate_hz, ".2f") + expected
             rows.append(
                 [
                     escape(t.name),
                     escape(t.msgtype.replace("/msg/", "/")),
                     str(s.total_messages),
-                    rate,
-                    format_optional(s.period_median_ms, ".3f"),
-                    format_optional(s.jitter_p95_ms, ".3f"),
+                    shown(v["stamp_rate_hz"]) + expected,
+                    shown(v["period_median_ms"]),
+                    shown(v["jitter_p95_ms"]),
                     str(s.total_gaps),
-                    format_optional(s.latency_median_ms, ".2f"),
+                    shown(v["latency_median_ms"]),
                     _level(t.level.name),
                 ]
             )
@@ -403,34 +403,18 @@ def _audit_html(report: Report) -> str:
         if r.pairs:
             rows = []
             for p in r.pairs:
-                s2 = p.summary
+                v = p.summary.values() if p.summary else {}
                 rows.append(
                     [
                         escape(p.name),
                         escape(p.source),
-                        str(s2.matched) if s2 else "-",
-                        format_optional(s2.offset_median_ms if s2 else None, "+.3f"),
-                        format_optional(s2.offset_p95_ms if s2 else None, "+.3f"),
-                        format_optional(s2.drift_ppm if s2 else None, "+.1f"),
-                        format_optional(
-                            s2.unmatched_fraction * 100 if s2 and s2.unmatched_fraction is not None else None,
-                            ".1f",
-                        ),
+                        *(shown(v.get(key, "")) for _, key in SKEW_COLUMNS),
                         _level(p.level.name),
                     ]
                 )
             out.append(
                 _table(
-                    [
-                        "pair (offset = a - b)",
-                        "source",
-                        "matched",
-                        "median ms",
-                        "p95 ms",
-                        "drift ppm",
-                        "unmatched %",
-                        "level",
-                    ],
+                    ["pair (offset = a - b)", "source", *(header for header, _ in SKEW_COLUMNS), "level"],
                     rows,
                     [2, 3, 4, 5, 6],
                 )
@@ -441,11 +425,8 @@ def _audit_html(report: Report) -> str:
                 [
                     escape(m.camera),
                     escape(m.imu),
-                    format_optional(
-                        m.estimate.offset_s * 1e3 if m.estimate and m.estimate.offset_s is not None else None,
-                        "+.1f",
-                    ),
-                    f"{m.estimate.confidence:.2f}" if m.estimate else "-",
+                    shown(m.estimate.values()["offset_ms"]) if m.estimate else "-",
+                    shown(m.estimate.values()["confidence"]) if m.estimate else "-",
                     _level(m.level.name),
                     escape(m.reason),
                 ]

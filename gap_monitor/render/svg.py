@@ -488,7 +488,7 @@ def _health_lane(
         level = topic.level.name
         xa, xb = x_of(topic.first_log_time_ns), x_of(topic.last_log_time_ns)
         summary = topic.summary
-        rate = f"{summary.rate_hz:.1f} Hz" if summary.rate_hz else "rate -"
+        rate = f"{summary.values()['stamp_rate_hz']} Hz" if summary.rate_hz else "rate -"
         tip = f"{topic.name}: {level}, {summary.total_messages} msgs, {rate}"
         if findings:
             tip += " | " + " | ".join(findings[:4])

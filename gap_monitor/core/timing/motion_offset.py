@@ -181,7 +181,7 @@ class OffsetEstimate:
     def values(self) -> dict[str, str]:
         """The named values in display form (`core/values.py`)."""
         return {
-            "offset_ms": number(in_ms(self.offset_s)),
+            "offset_ms": number(in_ms(self.offset_s), "+.2f"),
             "uncertainty_ms": number(in_ms(self.uncertainty_s)),
             "confident": flag(self.confident),
             "confidence": number(self.confidence),

@@ -141,12 +141,14 @@ class SkewSummary:
 
     def values(self) -> dict[str, str]:
         """The named values in display form (`core/values.py`)."""
+        unmatched = self.unmatched_fraction
         return {
-            "offset_median_ms": number(self.offset_median_ms, ".3f"),
-            "offset_p95_ms": number(self.offset_p95_ms, ".3f"),
-            "drift_ppm": number(self.drift_ppm, ".1f"),
+            # Signed: an offset is `a - b`, a drift has a direction.
+            "offset_median_ms": number(self.offset_median_ms, "+.3f"),
+            "offset_p95_ms": number(self.offset_p95_ms, "+.3f"),
+            "drift_ppm": number(self.drift_ppm, "+.1f"),
             "matched": str(self.matched),
-            "unmatched_fraction": number(self.unmatched_fraction, ".3f"),
+            "unmatched_pct": number(None if unmatched is None else unmatched * 100, ".1f"),
         }
 
 

@@ -32,6 +32,7 @@ from gap_monitor.core.events import Severity
 from gap_monitor.core.timing.motion_offset import MotionOffsetSettings, OffsetEstimate
 from gap_monitor.core.timing.skew import SkewLimits, SkewSummary
 from gap_monitor.core.timing.stamps import TimingLimits, TimingSummary
+from gap_monitor.core.values import json_number
 from gap_monitor.errors import InputError
 
 __all__ = [
@@ -109,7 +110,7 @@ class AuditFinding:
             "subject": self.subject,
             "check": self.check,
             "message": self.message,
-            "values": {k: _num(v) for k, v in self.values.items()},
+            "values": {k: json_number(v) for k, v in self.values.items()},
         }
 
 
@@ -161,14 +162,14 @@ class TopicAudit:
             "type": self.msgtype,
             "level": self.level.name,
             "count": s.total_messages,
-            "expected_rate_hz": _num(s.expected_rate_hz),
-            "rate_hz": _num(s.rate_hz),
-            "period_median_ms": _num(s.period_median_ms),
-            "jitter_p95_ms": _num(s.jitter_p95_ms),
+            "expected_rate_hz": json_number(s.expected_rate_hz),
+            "rate_hz": json_number(s.rate_hz),
+            "period_median_ms": json_number(s.period_median_ms),
+            "jitter_p95_ms": json_number(s.jitter_p95_ms),
             "gaps": s.total_gaps,
             "missed_messages": s.total_missed,
-            "latency_median_ms": _num(s.latency_median_ms),
-            "latency_p95_ms": _num(s.latency_p95_ms),
+            "latency_median_ms": json_number(s.latency_median_ms),
+            "latency_p95_ms": json_number(s.latency_p95_ms),
             "stamp_issues": self.stamp_issues,
             "malformed": self.malformed,
             "first_log_time_ns": self.first_log_time_ns,
@@ -207,10 +208,10 @@ class PairAudit:
             "note": self.note,
             "matched": s.matched if s else 0,
             "unmatched": s.unmatched if s else 0,
-            "unmatched_pct": _num(frac * 100 if frac is not None else None),
-            "offset_median_ms": _num(s.offset_median_ms if s else None),
-            "offset_p95_ms": _num(s.offset_p95_ms if s else None),
-            "drift_ppm": _num(s.drift_ppm if s else None),
+            "unmatched_pct": json_number(frac * 100 if frac is not None else None),
+            "offset_median_ms": json_number(s.offset_median_ms if s else None),
+            "offset_p95_ms": json_number(s.offset_p95_ms if s else None),
+            "drift_ppm": json_number(s.drift_ppm if s else None),
             "skew": _jsonable(asdict(s)) if s else None,
         }
 
@@ -235,11 +236,11 @@ class MotionAudit:
             "camera": self.camera,
             "imu": self.imu,
             "level": self.level.name,
-            "offset_ms": _num(offset * 1e3 if offset is not None else None),
-            "uncertainty_ms": _num(uncertainty * 1e3 if uncertainty is not None else None),
+            "offset_ms": json_number(offset * 1e3 if offset is not None else None),
+            "uncertainty_ms": json_number(uncertainty * 1e3 if uncertainty is not None else None),
             "confidence": e.confidence if e else 0.0,
             "confident": e.confident if e else False,
-            "correlation": _num(e.correlation if e else None),
+            "correlation": json_number(e.correlation if e else None),
             "n_frames": e.n_frames if e else 0,
             "reason": self.reason,
         }
@@ -318,20 +319,13 @@ class AuditResult:
         }
 
 
-def _num(value: float | None) -> float | None:
-    """JSON has no NaN/inf: they become null."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 def _jsonable(d: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in d.items():
         if isinstance(value, float):
-            out[key] = _num(value)
+            out[key] = json_number(value)
         elif isinstance(value, tuple):
-            out[key] = [_num(v) if isinstance(v, float) else v for v in value]
+            out[key] = [json_number(v) if isinstance(v, float) else v for v in value]
         else:
             out[key] = value
     return out

@@ -4,13 +4,13 @@ described by report_schema.json beside this module) and the comparison's JSON
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gap_monitor.core.conditions.profile import FeatureStats
+from gap_monitor.core.values import json_number
 from gap_monitor.offline.report.compare import ProfileComparison
 from gap_monitor.offline.report.histograms import distribution_grid
 from gap_monitor.offline.report.model import CollectionTarget, Report, SnapshotEntry, TargetFeature
@@ -30,20 +30,14 @@ COMPARE_SCHEMA = "gap_monitor.profile_compare/1"
 SCHEMA_PATH = Path(__file__).with_name("report_schema.json")
 
 
-def _num(value: float | None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 def _stats_json(st: FeatureStats) -> dict[str, Any]:
     return {
         "count": int(st.count),
-        "p1": _num(st.p1),
-        "p50": _num(st.quantile("p50")),
-        "p99": _num(st.p99),
-        "min": _num(st.min),
-        "max": _num(st.max),
+        "p1": json_number(st.p1),
+        "p50": json_number(st.quantile("p50")),
+        "p99": json_number(st.p99),
+        "min": json_number(st.min),
+        "max": json_number(st.max),
     }
 
 
@@ -66,9 +60,9 @@ def report_json(report: Report) -> dict[str, Any]:
                 "unit": f.unit,
                 "training": _stats_json(f.training),
                 "deployment": None,
-                "below_share": _num(f.below_share),
-                "above_share": _num(f.above_share),
-                "outside_share": _num(f.outside_share),
+                "below_share": json_number(f.below_share),
+                "above_share": json_number(f.above_share),
+                "outside_share": json_number(f.outside_share),
                 "novel_below_share": None,
                 "novel_above_share": None,
                 "histogram": None,
@@ -119,8 +113,8 @@ def report_json(report: Report) -> dict[str, Any]:
                     "target_false_alarms_per_hour": s.alarm.target_false_alarms_per_hour,
                 },
                 "alarms_fired": len(s.episodes),
-                "score_median": _num(float(np.median(finite))) if finite.size else None,
-                "score_max": _num(float(np.max(finite))) if finite.size else None,
+                "score_median": json_number(float(np.median(finite))) if finite.size else None,
+                "score_max": json_number(float(np.max(finite))) if finite.size else None,
                 "features": features,
             }
         )
@@ -174,7 +168,7 @@ def report_json(report: Report) -> dict[str, Any]:
                 "recording": e.recording,
                 "start_ns": e.start_ns,
                 "end_ns": e.end_ns,
-                "peak_score": _num(e.peak_score),
+                "peak_score": json_number(e.peak_score),
                 "description": e.description,
                 "open": e.open,
                 "explained": report.explains(e),
@@ -225,7 +219,7 @@ def _snapshot_json(s: SnapshotEntry) -> dict[str, Any]:
         "time_ns": s.time_ns,
         "start_ns": s.start_ns,
         "end_ns": s.end_ns,
-        "duration_s": _num(s.duration_s),
+        "duration_s": json_number(s.duration_s),
         "size_bytes": s.size_bytes,
         "message_count": s.message_count,
         "truncated": s.truncated,

@@ -151,12 +151,12 @@ def test_skew_summary_values_and_missing_ones() -> None:
         ("offset_p95_ms", ""),
         ("drift_ppm", ""),
         ("matched", "0"),
-        ("unmatched_fraction", ""),
+        ("unmatched_pct", ""),
     ]
     summary = replace(pair.summary(), offset_median_ms=-1.23456, offset_p95_ms=2.5, drift_ppm=12.34)
     assert summary.values()["offset_median_ms"] == "-1.235"
-    assert summary.values()["offset_p95_ms"] == "2.500"
-    assert summary.values()["drift_ppm"] == "12.3"
+    assert summary.values()["offset_p95_ms"] == "+2.500"  # signed: an offset is a - b
+    assert summary.values()["drift_ppm"] == "+12.3"
 
 
 def test_offset_estimate_values_and_missing_ones() -> None:
@@ -170,7 +170,7 @@ def test_offset_estimate_values_and_missing_ones() -> None:
         uncertainty_s=0.0012,
     )
     assert estimate.values() == {
-        "offset_ms": "12.34",
+        "offset_ms": "+12.34",
         "uncertainty_ms": "1.20",
         "confident": "true",
         "confidence": "0.81",
@@ -571,7 +571,7 @@ EXPECTED = [
             ("offset_p95_ms", "-3.000"),
             ("drift_ppm", ""),
             ("matched", "41"),
-            ("unmatched_fraction", "0.000"),
+            ("unmatched_pct", "0.0"),
         ],
     ),
     (
