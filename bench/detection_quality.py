@@ -65,6 +65,7 @@ from gap_monitor.core.conditions.profile import FeatureSample, Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScorer
 from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.io import cdr
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.offline.extraction import extract_features
 
 # sim_record's serializer, so the clean streams are the very bytes a recording would hold.
@@ -75,7 +76,6 @@ from gap_monitor.sim.scenario import Scenario, scenario_from_mapping
 TITLE = "detection quality: profile + calibrated alarm vs river ADWIN / PageHinkley / KSWIN"
 
 FloatArray = npt.NDArray[np.float64]
-NS = 1_000_000_000
 SEED = 5
 TRAIN_S = 1200.0  # clean: our profile, river's tuning and warm-up
 CLEAN_S = 1800.0  # further clean sim per stream: false alarms per hour
@@ -163,7 +163,7 @@ class Series:
         if len(self.times_ns) < 2:
             return 0.0
         span = self.times_ns[-1] - self.times_ns[0]
-        return span / NS / 3600.0 * len(self.times_ns) / (len(self.times_ns) - 1)
+        return span / NS_PER_S / 3600.0 * len(self.times_ns) / (len(self.times_ns) - 1)
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ def sim_clean_stream(stream: str, duration_s: float = TRAIN_S + CLEAN_S) -> Seri
     def messages() -> Iterable[tuple[int, bytes]]:
         for tick in scheduler.due(duration_s - 1e-9):
             if tick.stream == stream:
-                stamp = DEFAULT_T0_NS + round(tick.t_s * NS)
+                stamp = DEFAULT_T0_NS + round(tick.t_s * NS_PER_S)
                 yield stamp, serializer.serialize(stream, rig.render(tick), stamp)
 
     return _collect(StreamConditions(stream, MSG_TYPES[stream]), messages())
@@ -272,8 +272,8 @@ def sim_fault_trial(fault_index: int, rep: int, folder: str) -> Trial:
         shutil.rmtree(path, ignore_errors=True)
     samples = sorted((s for s in extraction.samples if s.stream == topic), key=lambda s: s.time_ns)
     series = Series(tuple(s.time_ns for s in samples), tuple(s.features for s in samples))
-    t0 = DEFAULT_T0_NS + round(start_s * NS)
-    return Trial(series, t0 + round(LEAD_S * NS), t0 + round((LEAD_S + FAULT_S) * NS))
+    t0 = DEFAULT_T0_NS + round(start_s * NS_PER_S)
+    return Trial(series, t0 + round(LEAD_S * NS_PER_S), t0 + round((LEAD_S + FAULT_S) * NS_PER_S))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -446,7 +446,7 @@ def ours_trial(profile: Profile, topic: str, trial: Trial) -> Outcome:
         if time_ns < trial.onset_ns:
             early += 1
         elif changed and delay is None:
-            delay = (time_ns - trial.onset_ns) / NS
+            delay = (time_ns - trial.onset_ns) / NS_PER_S
     return Outcome(
         delay,
         early,
@@ -649,7 +649,7 @@ def run_river_job(job: RiverJob) -> RiverResult:
             if t < trial.onset_ns:
                 early += 1
             elif t < trial.end_ns:
-                delay = (t - trial.onset_ns) / NS
+                delay = (t - trial.onset_ns) / NS_PER_S
                 also = any(abs(t - c) <= tolerance_ns for c in clean_hits)
                 break
         outcomes.append((trial.case, Outcome(delay, early, also_on_clean=delay is not None and also)))
@@ -757,13 +757,13 @@ def run(options: BenchOptions) -> BenchResult:
         euroc = euroc_future.result() if euroc_future else None
     features_s = time.monotonic() - started
 
-    split_ns = DEFAULT_T0_NS + round(TRAIN_S * NS)
+    split_ns = DEFAULT_T0_NS + round(TRAIN_S * NS_PER_S)
     streams = [
         StreamData(
             "sim",
             DEFAULT_TOPICS[s],
             sim_full[s].between(0, split_ns),
-            sim_full[s].between(split_ns, DEFAULT_T0_NS + round((TRAIN_S + CLEAN_S) * NS)),
+            sim_full[s].between(split_ns, DEFAULT_T0_NS + round((TRAIN_S + CLEAN_S) * NS_PER_S)),
         )
         for s in SIM_STREAMS
     ]

@@ -38,9 +38,9 @@ from gap_monitor.core.conditions.features.depth import depth_features
 from gap_monitor.core.conditions.features.image import image_features
 from gap_monitor.core.conditions.feed import DEPTH_WORK_WIDTH, StreamConditions
 from gap_monitor.core.conditions.settings import ConditionSettings
+from gap_monitor.core.units import NS_PER_S
 
 TITLE = "feature cost per frame: image / depth features vs cv2.cvtColor(RGB2GRAY) of the frame"
-NS = 1_000_000_000
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 SIZES = ((1280, 720), (640, 480))
 REPEATS = 200
@@ -116,8 +116,8 @@ class _Feeder:
     def __init__(self, modality: str, messages: Sequence[bytes], settings: ConditionSettings) -> None:
         self.conditions = StreamConditions(modality, IMAGE_TYPE, settings)
         self.messages = messages
-        self.period_ns = int(NS / settings.image_rate_hz)
-        self.stamp_ns = 1_000 * NS
+        self.period_ns = int(NS_PER_S / settings.image_rate_hz)
+        self.stamp_ns = 1_000 * NS_PER_S
         self.missed = 0
 
     def __call__(self, i: int) -> object:

@@ -46,10 +46,10 @@ from gap_monitor.core.config import (
     parameters_from_file,
 )
 from gap_monitor.core.io.modalities import MODALITIES
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.sim.rig import DEFAULT_TOPICS, RigSettings
 
 TITLE = "monitor node vs no-op raw subscribers, live simulated sensor suite"
-NS = 1_000_000_000
 MB = 1024.0 * 1024.0
 SHIPPED_PARAMS = REPO / "config" / "monitor.yaml"
 
@@ -352,7 +352,7 @@ def count_rate(samples: Sequence[RateSample], topic: str, t0_ns: int, t1_ns: int
     if len(inside) < 2:
         return None
     first, last = inside[0], inside[-1]
-    dt = (last.t_ns - first.t_ns) / NS
+    dt = (last.t_ns - first.t_ns) / NS_PER_S
     return (last.counts[topic] - first.counts[topic]) / dt if dt > 0 else None
 
 
@@ -436,7 +436,7 @@ class _Ros:
                     rates[name] = float(values["rate_hz"]) if values.get("rate_hz") else None
                     self.qos[name] = values.get("qos", "")
             stamp = msg.header.stamp
-            t_ns = stamp.sec * NS + stamp.nanosec
+            t_ns = stamp.sec * NS_PER_S + stamp.nanosec
             if counts:
                 self.samples.append(RateSample(t_ns, counts, rates))
             if aux:

@@ -35,11 +35,11 @@ from bench import BenchOptions
 from bench.report import BenchResult, Row, Table, format_number
 from gap_monitor.core.timing.motion_offset import MotionOffsetSettings, estimate_motion_offset
 from gap_monitor.core.timing.skew import PairSkew, SkewSummary, measure_skew
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.sim.rig import RigSettings, SimRig
 from gap_monitor.sim.scenario import Scenario
 
 TITLE = "skew accuracy: stamp offset/drift and motion-based camera-IMU offset vs injected truth"
-NS = 1_000_000_000
 MS = 1_000_000
 
 OFFSETS_MS = (1.0, 2.0, 5.0, 10.0, 30.0)
@@ -76,7 +76,7 @@ def synthetic_stamps(
         raise ValueError(f"seconds: {seconds!r}: a duration > 0")
     if not (math.isfinite(jitter_ns) and jitter_ns >= 0):
         raise ValueError(f"jitter_ns: {jitter_ns!r}: a std >= 0")
-    true_ns = np.arange(int(seconds * rate_hz), dtype=np.float64) * (NS / rate_hz)
+    true_ns = np.arange(int(seconds * rate_hz), dtype=np.float64) * (NS_PER_S / rate_hz)
     stamps = start_ns + offset_ns + true_ns * (1.0 + drift_ppm * 1e-6)
     if jitter_ns > 0:
         stamps = stamps + rng.normal(0.0, jitter_ns, len(stamps))
@@ -173,7 +173,7 @@ def skew_cases() -> list[SkewCase]:
 
 def run_skew_case(case: SkewCase, seed: int) -> list[SkewOutcome]:
     rng = np.random.default_rng(seed)
-    start = 1_700_000_000 * NS
+    start = 1_700_000_000 * NS_PER_S
     a = synthetic_stamps(
         case.rate_hz,
         case.seconds,
@@ -220,8 +220,8 @@ def motion_outcomes(shifts_ms: Sequence[float] = MOTION_SHIFTS_MS) -> list[Motio
     gyro_t = np.arange(int(MOTION_S * GYRO_HZ)) / GYRO_HZ
     gyro_rig = SimRig(rig_settings, scenario)
     gyro = np.array([gyro_rig.imu(float(t)).gyro for t in gyro_t])
-    gyro_ns = np.round(gyro_t * NS).astype(np.int64)
-    frame_ns = np.round(frame_t * NS).astype(np.int64)
+    gyro_ns = np.round(gyro_t * NS_PER_S).astype(np.int64)
+    frame_ns = np.round(frame_t * NS_PER_S).astype(np.int64)
     out = []
     for shift in shifts_ms:
         rig = SimRig(rig_settings, scenario)  # the same frames (noise included) for every shift

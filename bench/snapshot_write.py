@@ -64,6 +64,7 @@ from gap_monitor.core.capture.policy import COMPRESSIONS, SnapshotSettings
 from gap_monitor.core.capture.ring_buffer import RingBuffer
 from gap_monitor.core.capture.snapshot_folder import WRITE_BEHIND_BYTES, WriteOptions
 from gap_monitor.core.capture.writer import SnapshotWriter
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.sim.record import SimSerializer
 from gap_monitor.sim.rig import (
     DEFAULT_TOPICS,
@@ -78,7 +79,6 @@ from gap_monitor.sim.rig import (
 from gap_monitor.sim.scenario import Scenario
 
 TITLE = "snapshot writing: SnapshotWriter (none/lz4/zstd) vs raw sequential write + fsync of the same bytes"
-NS = 1_000_000_000
 MS = 1_000_000
 MB = 1e6  # throughput in decimal MB/s, as disks are rated
 
@@ -128,7 +128,7 @@ def suite_schedule(rates_hz: Mapping[str, float], start_ns: int, end_ns: int) ->
         if not (math.isfinite(rate) and rate > 0):
             raise ValueError(f"rates_hz[{stream!r}]: {rate!r}: a rate > 0")
         frac = Fraction(rate).limit_denominator(10_000)
-        num, den = frac.numerator, frac.denominator * NS  # t_k = k * den // num
+        num, den = frac.numerator, frac.denominator * NS_PER_S  # t_k = k * den // num
         k = -((-start_ns * num) // den)  # the first k with t_k >= start_ns
         t = k * den // num
         while t < end_ns:
@@ -204,7 +204,7 @@ class MessagePool:
             msgs = []
             for i in range(max(1, round(seconds * rate))):
                 t = i / rate
-                stamp = round(t * NS)
+                stamp = round(t * NS_PER_S)
                 if stream == "camera":
                     msgs.append(ser.image(camera_rig.camera(t).pixels, "rgb8", stamp, FRAME_IDS["camera"]))
                 elif stream == "depth":
@@ -347,7 +347,7 @@ class SimulatedWrite:
 def snapshot_payload(pool: MessagePool, t0_ns: int) -> list[bytes]:
     """The messages a snapshot triggered at `t0_ns` holds (pre_s before to post_s after, as
     `simulated_write` pushes them), in order: what the raw baseline writes."""
-    pre_ns, post_ns = round(PRE_S * NS), round(POST_S * NS)
+    pre_ns, post_ns = round(PRE_S * NS_PER_S), round(POST_S * NS_PER_S)
     ring = make_ring(PRE_S + POST_S + 1.0, pool.bytes_per_s())
     fill(ring, pool, t0_ns - pre_ns, t0_ns + post_ns + 1)
     return [m.data for m in ring.window(t0_ns - pre_ns, t0_ns + post_ns, include_latched=False)]
@@ -357,9 +357,9 @@ def simulated_write(
     compression: str, pool: MessagePool, folder: Path, t0_ns: int, chunk_crcs: bool = True
 ) -> tuple[SimulatedWrite, list[bytes]]:
     """Phase 1 for one compression, triggered at `t0_ns`; also the payload written, in order."""
-    pre_ns, post_ns = round(PRE_S * NS), round(POST_S * NS)
+    pre_ns, post_ns = round(PRE_S * NS_PER_S), round(POST_S * NS_PER_S)
     ring = make_ring(PRE_S + POST_S + 1.0, pool.bytes_per_s())
-    fill(ring, pool, t0_ns - pre_ns - NS, t0_ns + 1)
+    fill(ring, pool, t0_ns - pre_ns - NS_PER_S, t0_ns + 1)
     now = [t0_ns]
     writer = SnapshotWriter(
         snapshot_settings(folder, compression),
@@ -374,7 +374,7 @@ def simulated_write(
         started = writer.trigger(_event(compression), now_ns=t0_ns)
         if not started.accepted:
             raise BenchError(f"trigger refused: {started.outcome}: {started.reason}")
-        poll_ns = round(POLL_S * NS)
+        poll_ns = round(POLL_S * NS_PER_S)
         t = t0_ns + 1
         end = t0_ns + post_ns
         while t <= end:
@@ -457,7 +457,7 @@ def window_stats(
     edged = np.diff(times[i0:i1])
     gaps = np.diff(times[inside])
     return WindowStats(
-        seconds=max(hi_ns - lo_ns, 0) / NS,
+        seconds=max(hi_ns - lo_ns, 0) / NS_PER_S,
         pushes=int(inside.sum()),
         max_gap_ms=float(edged.max()) / MS if len(edged) else None,
         p99_gap_ms=float(np.quantile(gaps, 0.99)) / MS if len(gaps) else None,
@@ -479,20 +479,20 @@ def live_loop(
     the snapshot folder exists; without, stop after `seconds`. A message a whole period overdue is
     dropped (a driver drops frames rather than bursting), and recorded."""
     run = LoopRun(start_ns=start_ns)
-    periods = {s: round(NS / r) for s, r in RATES_HZ.items()}
+    periods = {s: round(NS_PER_S / r) for s, r in RATES_HZ.items()}
     topics = {s: DEFAULT_TOPICS[s] for s in RATES_HZ}
     seq = dict.fromkeys(RATES_HZ, 0)
     due = {s: start_ns for s in RATES_HZ}
-    poll_ns = round(POLL_S * NS)
+    poll_ns = round(POLL_S * NS_PER_S)
     next_poll = start_ns + poll_ns
-    trigger_at = start_ns + round(TRIGGER_AFTER_S * NS)
-    stop_at = start_ns + round((seconds if seconds is not None else LIVE_TIMEOUT_S) * NS)
+    trigger_at = start_ns + round(TRIGGER_AFTER_S * NS_PER_S)
+    stop_at = start_ns + round((seconds if seconds is not None else LIVE_TIMEOUT_S) * NS_PER_S)
     push_ns, late_ns, drop_ns = run.push_ns, run.late_ns, run.drop_ns
     while True:
         nxt = min(min(due.values()), next_poll)
         now = time.time_ns()
         if nxt > now:
-            time.sleep((nxt - now) / NS)
+            time.sleep((nxt - now) / NS_PER_S)
             now = time.time_ns()
         for stream, t in due.items():
             if t > now:
@@ -530,7 +530,7 @@ def live_loop(
             and run.folder.is_dir()
         ):
             run.done_ns = time.time_ns()
-            stop_at = min(stop_at, run.done_ns + round(TAIL_S * NS))
+            stop_at = min(stop_at, run.done_ns + round(TAIL_S * NS_PER_S))
         if now >= stop_at:
             if writer is not None and event is not None and run.done_ns is None:
                 run.error = f"snapshot not complete after {LIVE_TIMEOUT_S:g} s"
@@ -553,8 +553,8 @@ def _prefill_live(pool: MessagePool) -> tuple[RingBuffer, int]:
     """A ring of pre_s + 1 s, filled instantly with the (pre_s + 1) s before a loop start 0.5 s
     ahead (log times in the past are what the ring would hold had the loop run all along)."""
     ring = make_ring(PRE_S + 1.0, pool.bytes_per_s())
-    start = time.time_ns() + NS // 2
-    fill(ring, pool, start - round((PRE_S + 1.0) * NS), start)
+    start = time.time_ns() + NS_PER_S // 2
+    fill(ring, pool, start - round((PRE_S + 1.0) * NS_PER_S), start)
     return ring, start
 
 
@@ -574,8 +574,8 @@ def live_write(compression: str, pool: MessagePool, folder: Path) -> LiveWrite:
     latency = write = None
     post = writing = None
     if run.trigger_ns is not None and run.done_ns is not None and run.closed_ns is not None:
-        latency = (run.done_ns - run.trigger_ns) / NS
-        write = (run.done_ns - run.closed_ns) / NS
+        latency = (run.done_ns - run.trigger_ns) / NS_PER_S
+        write = (run.done_ns - run.closed_ns) / NS_PER_S
         post = window_stats(run.push_ns, run.late_ns, run.drop_ns, run.trigger_ns, run.closed_ns)
         writing = window_stats(run.push_ns, run.late_ns, run.drop_ns, run.closed_ns, run.done_ns)
     return LiveWrite(compression, latency, write, post, writing, size, count, error)
@@ -586,7 +586,7 @@ def live_baseline(pool: MessagePool, seconds: float) -> WindowStats:
     TRIGGER_AFTER_S lead-in."""
     ring, start = _prefill_live(pool)
     run = live_loop(ring, pool, None, start, TRIGGER_AFTER_S + seconds)
-    lo = start + round(TRIGGER_AFTER_S * NS)
+    lo = start + round(TRIGGER_AFTER_S * NS_PER_S)
     hi = run.push_ns[-1] if run.push_ns else lo
     return window_stats(run.push_ns, run.late_ns, run.drop_ns, lo, hi)
 
@@ -620,7 +620,7 @@ def run(options: BenchOptions, out: TextIO = sys.stdout) -> BenchResult:
     simulated: list[SimulatedWrite] = []
     raws: dict[str, list[tuple[float, int]]] = {d: [] for d in RAW_DISCIPLINES}
     # Every write has the same trigger time, so the same payload.
-    t0_ns = (time.time_ns() // NS) * NS
+    t0_ns = (time.time_ns() // NS_PER_S) * NS_PER_S
     payload = snapshot_payload(pool, t0_ns)
 
     def raw_slot(slot: int) -> str:

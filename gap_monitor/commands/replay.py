@@ -9,8 +9,7 @@ from pathlib import Path
 
 from gap_monitor.commands.arguments import add_recordings, load_config, load_profile
 from gap_monitor.commands.base import Command
-
-NS = 1_000_000_000
+from gap_monitor.core.units import NS_PER_S
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path}: {result.messages} messages")
         for e in result.events:
             if e.kind != "snapshot_written":
-                print(f"  {(e.time_ns - t0) / NS:7.2f}s {e.severity.name:5s} {e.reason}")
+                print(f"  {(e.time_ns - t0) / NS_PER_S:7.2f}s {e.severity.name:5s} {e.reason}")
         print(f"  snapshots in {out}: {len(result.snapshots)}")
         for p in result.snapshots:
             print(f"    {p}")

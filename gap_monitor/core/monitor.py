@@ -46,16 +46,16 @@ from gap_monitor.core.timing.stamps import (
     assess_summary,
     worst_finding,
 )
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.errors import MessageError
 
-NS = 1_000_000_000
 HEADERLESS_TYPES = frozenset({"std_msgs/msg/String", "std_msgs/msg/Bool"})
 # Receive health already judges silence from receipt times; timing judges the stamps. Live, one
 # lost message is no alarm (DDS drops best-effort samples under load); a lossy stream is.
 TIMING_LIMITS = TimingLimits(silence_warn_periods=None, silence_error_periods=None, gaps_warn=None)
 # Discovery and QoS matching deliver the first second of a stream in bursts: judge timing after it.
-TIMING_WARMUP_NS = 2 * NS
-TIMING_ASSESS_PERIOD_NS = NS
+TIMING_WARMUP_NS = 2 * NS_PER_S
+TIMING_ASSESS_PERIOD_NS = NS_PER_S
 
 
 class Monitor:
@@ -102,7 +102,7 @@ class Monitor:
             # IMU, joint and wrench messages reach their windows a hop's worth at a time: features
             # come at most a hop late, stamped with the receipt time of the message completing them.
             self.feed = FeatureFeed(
-                self.conditions, settings, self._feature_error, batch_span_ns=int(cc.hop_s * NS)
+                self.conditions, settings, self._feature_error, batch_span_ns=int(cc.hop_s * NS_PER_S)
             )
         self.profile = profile
         # Every snapshot names the profile it was judged against (hashing it once, not per trigger).
@@ -117,7 +117,7 @@ class Monitor:
         mo = config.motion_offset
         self.motion: MotionOffsetEstimator | None = None
         self.motion_estimate: OffsetEstimate | None = None
-        self._next_motion_ns = now_ns + int(mo.period_s * NS)
+        self._next_motion_ns = now_ns + int(mo.period_s * NS_PER_S)
         if mo.enabled:
             self.motion = MotionOffsetEstimator(mo.estimator_settings())
         self._motion_topics = frozenset((mo.camera, mo.imu))  # the only ones _feed_motion uses
@@ -369,7 +369,7 @@ class Monitor:
                 level, message = worst_finding(findings)
                 events += self._transition(f"timing {topic}", "timing", topic, level, message, now_ns)
         if self.motion is not None and now_ns >= self._next_motion_ns:
-            self._next_motion_ns = now_ns + int(self.config.motion_offset.period_s * NS)
+            self._next_motion_ns = now_ns + int(self.config.motion_offset.period_s * NS_PER_S)
             self.motion_estimate = self.motion.estimate()
             mo = self.config.motion_offset
             level, message = motion_offset_level(self.motion_estimate, mo)

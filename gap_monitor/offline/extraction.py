@@ -38,7 +38,6 @@ from gap_monitor.core.io.recordings import Recording, open_recording
 from gap_monitor.errors import InputError, RecordingError
 from gap_monitor.offline.progress import ProgressCallback
 
-NS = 1_000_000_000
 PROGRESS_EVERY = 256
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,7 @@ from gap_monitor.core.io import cdr
 from gap_monitor.core.io.modalities import COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, MODALITIES, modality_of
 from gap_monitor.core.io.recordings import Recording, open_recording
 from gap_monitor.core.monitor import Monitor
-
-NS = 1_000_000_000
+from gap_monitor.core.units import NS_PER_S
 
 
 @dataclass
@@ -34,7 +33,7 @@ def config_for_recording(rec: Recording) -> MonitorConfig:
     the first message (depth or camera by its encoding); the rate from the count."""
     topics = rec.topics()
     start, end = rec.start_time_ns, rec.end_time_ns
-    duration_s = (end - start) / NS if start is not None and end is not None else 0.0
+    duration_s = (end - start) / NS_PER_S if start is not None and end is not None else 0.0
     images = [t for t, info in topics.items() if info.msgtype in IMAGE_TYPES and info.count]
     first: dict[str, cdr.Buffer] = {}
     for msg in rec.messages(images) if images else ():
@@ -73,7 +72,7 @@ def replay(
         for topic, info in topics.items():
             if topic not in monitored:
                 monitor.add_capture_topic(topic, info.msgtype)
-        period_ns = int(cfg.check_period_s * NS)
+        period_ns = int(cfg.check_period_s * NS_PER_S)
         next_check = start + period_ns
         end = start
         for msg in rec.messages():
@@ -84,7 +83,7 @@ def replay(
             result.messages += 1
             end = msg.log_time_ns
         # Snapshots still collecting get the rest of their post window, as far as the recording goes.
-        monitor.close(end + int(cfg.capture.post_s * NS))
+        monitor.close(end + int(cfg.capture.post_s * NS_PER_S))
     result.snapshots = sorted(
         p for p in output_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and ".tmp" not in p.name
     )

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from gap_monitor.core.units import NS_PER_S
+
 __all__ = ["SKEW_COLUMNS", "format_bytes", "format_utc", "shown"]
 
-_NS_PER_S = 1_000_000_000
 
 
 # A skew pair's columns in a table: (header, key of SkewSummary.values()).
@@ -32,7 +33,7 @@ def format_utc(ns: int | None) -> str:
     """A time in ns since the epoch as `2024-01-01 12:00:00.000 UTC`; "-" when there is none."""
     if ns is None:
         return "-"
-    at = datetime.fromtimestamp(ns / _NS_PER_S, tz=timezone.utc)
+    at = datetime.fromtimestamp(ns / NS_PER_S, tz=timezone.utc)
     return at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 

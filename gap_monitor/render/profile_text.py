@@ -6,8 +6,7 @@ from datetime import datetime, timezone
 
 from gap_monitor.core.conditions.profile import Profile, StreamProfile
 from gap_monitor.core.conditions.scoring import format_value
-
-NS = 1_000_000_000
+from gap_monitor.core.units import NS_PER_S
 
 
 def describe_alarm(stream: StreamProfile) -> str:
@@ -34,7 +33,9 @@ def format_profile(profile: Profile, origin: str = "") -> str:
     feature's p1 / p50 / p99 with its unit."""
     lines = []
     created = (
-        datetime.fromtimestamp(profile.created_ns / NS, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        datetime.fromtimestamp(profile.created_ns / NS_PER_S, tz=timezone.utc).strftime(
+            "%Y-%m-%d %H:%M:%S UTC"
+        )
         if profile.created_ns
         else "unknown"
     )
@@ -48,7 +49,7 @@ def format_profile(profile: Profile, origin: str = "") -> str:
         for s in profile.sources:
             lines.append(f"  {s.path} ({s.size_bytes / 1e6:.1f} MB, sha256 {s.sha256[:12]})")
     for name, stream in profile.streams.items():
-        span = max(0, stream.last_time_ns - stream.first_time_ns) / NS
+        span = max(0, stream.last_time_ns - stream.first_time_ns) / NS_PER_S
         lines.append("")
         lines.append(f"{name}  [{stream.modality}]  {stream.sample_count} samples over {span:.1f} s")
         lines.append(f"  {describe_alarm(stream)}")

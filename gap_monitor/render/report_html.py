@@ -11,9 +11,10 @@ from pathlib import Path
 
 from gap_monitor.core.conditions.scoring import format_value
 from gap_monitor.core.events import Severity
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.offline.report.compare import ProfileComparison
 from gap_monitor.offline.report.histograms import common_edges, distribution_grid, rebin
-from gap_monitor.offline.report.model import NS, Report
+from gap_monitor.offline.report.model import Report
 from gap_monitor.offline.report.to_json import comparison_json, feature_plot_id, report_json
 from gap_monitor.offline.report.words import CRITERION, RANGE_NAME, duration, percent
 from gap_monitor.render.numbers import SKEW_COLUMNS, format_bytes, format_utc, shown
@@ -125,10 +126,10 @@ def _unexplained_html(report: Report) -> str:
             if report.explains(e):
                 continue
             rec = report.recordings[e.recording]
-            at = (e.start_ns - rec.start_time_ns) / NS
+            at = (e.start_ns - rec.start_time_ns) / NS_PER_S
             lines.append(
                 f"<li>{escape(s.name)} in {escape(Path(rec.path).name)} at {at:.1f} s "
-                f"for {(e.end_ns - e.start_ns) / NS:.1f} s: {escape(e.description)}</li>"
+                f"for {(e.end_ns - e.start_ns) / NS_PER_S:.1f} s: {escape(e.description)}</li>"
             )
     if not lines:
         return ""
@@ -213,8 +214,8 @@ def _episodes_html(report: Report) -> str:
                 [
                     escape(s.name),
                     escape(Path(rec.path).name),
-                    f"{(e.start_ns - rec.start_time_ns) / NS:.1f}",
-                    f"{(e.end_ns - e.start_ns) / NS:.1f}" + (" (open)" if e.open else ""),
+                    f"{(e.start_ns - rec.start_time_ns) / NS_PER_S:.1f}",
+                    f"{(e.end_ns - e.start_ns) / NS_PER_S:.1f}" + (" (open)" if e.open else ""),
                     format_value(e.peak_score),
                     escape(e.description),
                 ]
@@ -336,7 +337,7 @@ def _snapshots_html(report: Report) -> str:
         where = "outside the deployment recordings"
         if s.recording is not None and s.time_ns is not None:
             rec = report.recordings[s.recording]
-            where = f"{escape(Path(rec.path).name)} at {(s.time_ns - rec.start_time_ns) / NS:.1f} s"
+            where = f"{escape(Path(rec.path).name)} at {(s.time_ns - rec.start_time_ns) / NS_PER_S:.1f} s"
         rows.append(
             [
                 f"S{n}",

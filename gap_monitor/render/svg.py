@@ -15,9 +15,9 @@ import numpy as np
 from gap_monitor.core.conditions.scoring import format_value
 from gap_monitor.core.events import Severity
 from gap_monitor.core.timing.skew import nearest_offsets
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.offline.audit import PairAudit, TopicAudit
 from gap_monitor.offline.report.model import (
-    NS,
     BoolArray,
     FloatArray,
     IntArray,
@@ -327,11 +327,11 @@ def timeline_svg(report: Report, rec_index: int) -> str:
     xs = _Scale(0.0, max(rec.duration_s, 1e-3), left, width - right)
 
     def x_of(ns: int) -> float:
-        return xs((ns - t0) / NS)
+        return xs((ns - t0) / NS_PER_S)
 
     def x_arr(ns: IntArray) -> FloatArray:
         return np.asarray(
-            xs.r0 + ((ns - t0) / NS - xs.d0) / (xs.d1 - xs.d0) * (xs.r1 - xs.r0), dtype=np.float64
+            xs.r0 + ((ns - t0) / NS_PER_S - xs.d0) / (xs.d1 - xs.d0) * (xs.r1 - xs.r0), dtype=np.float64
         )
 
     lanes: list[tuple[str, int, Callable[[_Svg, float, float], None], str]] = []
@@ -361,7 +361,7 @@ def timeline_svg(report: Report, rec_index: int) -> str:
                 continue
             # Stamps on another clock (sim time in a wall-clock log) are drawn where they arrived.
             shift = ta.first_ns - int(ta.stamps[0])
-            shift = shift if abs(shift) > NS else 0
+            shift = shift if abs(shift) > NS_PER_S else 0
             lanes.append(
                 (
                     f"skew {pair.a} - {pair.b}",

@@ -13,13 +13,12 @@ from numpy.typing import NDArray
 from sensor_msgs.msg import Image, Imu, JointState
 from std_msgs.msg import Header
 
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.sim.rig import ImageSample, ImuSample, JointSample, Sample, WrenchSample
-
-NS = 1_000_000_000
 
 
 def stamp(t_ns: int) -> Time:
-    return Time(sec=t_ns // NS, nanosec=t_ns % NS)
+    return Time(sec=t_ns // NS_PER_S, nanosec=t_ns % NS_PER_S)
 
 
 def message_class(msgtype: str) -> Any:

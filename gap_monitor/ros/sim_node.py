@@ -16,13 +16,13 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
 
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.errors import InputError
 from gap_monitor.ros import runtime
 from gap_monitor.ros.convert import message_class, sample_to_message
 from gap_monitor.sim.rig import DEFAULT_TOPICS, FRAME_IDS, MSG_TYPES, RigSettings, Scheduler, SimRig, Tick
 from gap_monitor.sim.scenario import resolve_scenario
 
-NS = 1_000_000_000
 # What typical drivers offer: images and joint states reliable, IMU and F/T as best-effort sensor data.
 RELIABLE = {"camera": True, "depth": True, "imu": False, "joints": True, "wrench": False}
 LATE_DROP_S = 0.25
@@ -64,7 +64,8 @@ class SimNode(Node):
                 self.dropped += scheduler.drop_until(now_s)
             for tick in scheduler.due(now_s):
                 sample = self.rig.render(tick)
-                stamp_ns = wall0 + round(tick.t_s * NS) + self.rig.stamp_offset_ns(tick.stream, tick.t_s)
+                offset_ns = self.rig.stamp_offset_ns(tick.stream, tick.t_s)
+                stamp_ns = wall0 + round(tick.t_s * NS_PER_S) + offset_ns
                 msg = sample_to_message(sample, stamp_ns, FRAME_IDS[tick.stream])
                 self._pubs[tick.stream].publish(msg)
                 self.published[tick.stream] += 1

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.errors import InputError
 from gap_monitor.sim.rig import (
     DEFAULT_TOPICS,
@@ -36,9 +37,8 @@ from gap_monitor.sim.rig import (
 )
 from gap_monitor.sim.scenario import SIM_STREAMS, Scenario
 
-NS = 1_000_000_000
 # A fixed, recognisable epoch (2024-01-01T00:00:00Z) so recordings are reproducible.
-DEFAULT_T0_NS = 1_704_067_200 * NS
+DEFAULT_T0_NS = 1_704_067_200 * NS_PER_S
 DEFAULT_LATENCY_NS = 1_000_000
 # The rig's default focal length goes with its default 640 px width; smaller images keep the field
 # of view (and so the image motion relative to the frame) by scaling it.
@@ -65,7 +65,7 @@ class SimSerializer:
         self._no_orientation_cov[0] = -1.0
 
     def serialize(self, stream: str, sample: Sample, stamp_ns: int) -> bytes:
-        sec, nanosec = divmod(stamp_ns, NS)
+        sec, nanosec = divmod(stamp_ns, NS_PER_S)
         header = self._header(self._time(sec, nanosec), FRAME_IDS[stream])
         cls = self._classes[stream]
         msg: Any
@@ -151,7 +151,7 @@ def record_sim(
         raise ValueError(f"latency_ns: {latency_ns!r}: >= 0")
     settings = settings or RigSettings()
     if t0_ns is None:
-        t0_ns = DEFAULT_T0_NS + round(start_s * NS)
+        t0_ns = DEFAULT_T0_NS + round(start_s * NS_PER_S)
     rig = SimRig(settings, shifted(scenario, start_s))
     scheduler = Scheduler(settings, scenario)
     serializer = SimSerializer()
@@ -187,7 +187,7 @@ def _write(
             if connection is None:
                 continue
             sample = rig.render(Tick(tick.stream, tick.seq, start_s + tick.t_s))
-            scheduled_ns = t0_ns + round(tick.t_s * NS)
+            scheduled_ns = t0_ns + round(tick.t_s * NS_PER_S)
             stamp_ns = scheduled_ns + rig.stamp_offset_ns(tick.stream, start_s + tick.t_s)
             data = serializer.serialize(tick.stream, sample, stamp_ns)
             writer.write(connection, scheduled_ns + latency_ns, data)

@@ -24,8 +24,7 @@ from numpy.typing import NDArray
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.names import NODE_NAME, is_topic_name
-
-NS = 1_000_000_000
+from gap_monitor.core.units import NS_PER_S
 
 STRING_TYPE = "std_msgs/msg/String"
 BOOL_TYPE = "std_msgs/msg/Bool"
@@ -356,8 +355,8 @@ class DivergenceTrigger:
 
     def __init__(self, settings: DivergenceSettings) -> None:
         self.settings = settings
-        self._duration_ns = round(settings.duration_s * NS)
-        self._max_age_ns = round(settings.max_age_s * NS)
+        self._duration_ns = round(settings.duration_s * NS_PER_S)
+        self._max_age_ns = round(settings.max_age_s * NS_PER_S)
         self._latest: dict[str, _Sample] = {}
         self._armed = True
         self._above_since: int | None = None
@@ -499,7 +498,7 @@ class DivergenceTrigger:
             "metric": s.metric,
             "value": value,
             "threshold": s.threshold,
-            "above_for_s": held_ns / NS,
+            "above_for_s": held_ns / NS_PER_S,
             "worst_index": worst,
             "worst_difference": float(absdiff[worst]),
         }
@@ -511,7 +510,7 @@ class DivergenceTrigger:
                 self.source,
                 Severity.WARN,
                 f"{self.source}: {s.topic_a} vs {s.topic_b} differ by {value:.4g} ({s.metric}) > "
-                f"{s.threshold:g} for {held_ns / NS:.2f} s (largest at {where})",
+                f"{s.threshold:g} for {held_ns / NS_PER_S:.2f} s (largest at {where})",
                 receipt_ns,
                 details,
             )

@@ -31,9 +31,9 @@ from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.cdr_batch import DecodedBatch, decode_batch
 from gap_monitor.core.io.modalities import COMPRESSED_IMAGE, WINDOWED, modality_of
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.errors import MessageError
 
-NS = 1_000_000_000
 DEPTH_WORK_WIDTH = 320
 
 
@@ -66,7 +66,7 @@ class StreamConditions:
         self.msgtype = msgtype
         self.settings = settings or ConditionSettings()
         s = self.settings
-        self._period_ns = int(NS / s.image_rate_hz)
+        self._period_ns = int(NS_PER_S / s.image_rate_hz)
         self._next_image_ns: int | None = None
         self._imu = ImuWindow(s.window_s, s.hop_s, ImuLimits(s.accel_limit_m_s2, s.gyro_limit_rad_s))
         self._wrench = WrenchWindow(s.window_s, s.hop_s)

@@ -21,6 +21,7 @@ from typing import TypeAlias, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.errors import MessageError
 
 __all__ = [
@@ -69,7 +70,6 @@ _BODY = 4  # the encapsulation header precedes the body; alignment counts from h
 # Trailing bytes tolerated after the last field: DDS pads payloads to a multiple of 4 (we allow
 # up to 7 in case a writer pads to 8); more than that means the bytes are another message type.
 _MAX_TRAILING = 7
-_NS_PER_S = 1_000_000_000
 
 _LE = {
     "u32": struct.Struct("<I"),
@@ -121,7 +121,7 @@ def header_stamp_ns(data: Buffer) -> int | None:
         return None
     packer = _LE["stamp"] if is_little_endian(data) else _BE["stamp"]
     sec, nanosec = packer.unpack_from(data, _BODY)
-    return int(sec) * _NS_PER_S + int(nanosec)
+    return int(sec) * NS_PER_S + int(nanosec)
 
 
 def header_fields(data: Buffer) -> tuple[int, str, int] | None:
@@ -141,7 +141,7 @@ def header_fields(data: Buffer) -> tuple[int, str, int] | None:
     else:
         return None
     if length == 0:  # some writers send an empty string without its terminator
-        return sec * _NS_PER_S + nanosec, "", _HEAD_END
+        return sec * NS_PER_S + nanosec, "", _HEAD_END
     end = _HEAD_END + length
     if end > len(data) or data[end - 1] != 0:
         return None
@@ -149,7 +149,7 @@ def header_fields(data: Buffer) -> tuple[int, str, int] | None:
         frame_id = str(data[_HEAD_END : end - 1], "utf-8")
     except UnicodeDecodeError:
         return None
-    return sec * _NS_PER_S + nanosec, frame_id, end
+    return sec * NS_PER_S + nanosec, frame_id, end
 
 
 def header_frame_id(data: Buffer) -> str:
@@ -516,7 +516,7 @@ class _Reader:
         self.need(8, what)
         sec, nanosec = self.structs["stamp"].unpack_from(self.buf, self.pos)
         self.pos += 8
-        return int(sec) * _NS_PER_S + int(nanosec)
+        return int(sec) * NS_PER_S + int(nanosec)
 
     def header(self) -> Header:
         fields = header_fields(self.buf) if self.pos == _BODY else None
@@ -526,7 +526,7 @@ class _Reader:
         self.need(8, "header.stamp")
         sec, nanosec = self.structs["stamp"].unpack_from(self.buf, self.pos)
         self.pos += 8
-        return Header(int(sec) * _NS_PER_S + int(nanosec), self.string("header.frame_id"))
+        return Header(int(sec) * NS_PER_S + int(nanosec), self.string("header.frame_id"))
 
     def finish(self) -> None:
         extra = self.end - self.pos

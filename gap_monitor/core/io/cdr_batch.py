@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gap_monitor.core.io import cdr
+from gap_monitor.core.units import NS_PER_S
 
 __all__ = ["Block", "DecodedBatch", "decode_batch"]
 
@@ -165,7 +166,7 @@ def _block(
         .astype(np.float64)
         for (offset, count), dtype in zip(spans, dtypes, strict=True)
     )
-    return Block(indices, template, sec * 1_000_000_000 + nanosec, fields)
+    return Block(indices, template, sec * NS_PER_S + nanosec, fields)
 
 
 def _single(

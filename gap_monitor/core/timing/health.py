@@ -11,12 +11,12 @@ from collections import deque
 from dataclasses import dataclass
 
 from gap_monitor.core.events import Severity
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.core.values import number
 
-NS = 1_000_000_000
 # Receipt times going back by more than this are a clock jump (sim time restart, clock step);
 # less is callback reordering.
-JUMP_BACK_NS = NS // 10
+JUMP_BACK_NS = NS_PER_S // 10
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ class StreamHealth:
     ) -> None:
         self.expected_rate_hz = expected_rate_hz
         self.rate_tolerance = rate_tolerance
-        self._timeout_ns = int(stale_timeout_s * NS)
-        self._window_ns = int(rate_window_s * NS)
+        self._timeout_ns = int(stale_timeout_s * NS_PER_S)
+        self._window_ns = int(rate_window_s * NS_PER_S)
         # Bounded even if nobody asks for a report: a burst far above the expected rate is capped.
         maxlen = int(4 * expected_rate_hz * rate_window_s) + 64
         self._recent: deque[tuple[int, int]] = deque(maxlen=maxlen)
@@ -99,31 +99,31 @@ class StreamHealth:
             self.restart(now_ns)
             self._last_ns = None
         self._trim(now_ns)
-        since_last = None if self._last_ns is None else (now_ns - self._last_ns) / NS
+        since_last = None if self._last_ns is None else (now_ns - self._last_ns) / NS_PER_S
         idle_ns = now_ns - (self._last_ns if self._last_ns is not None else self._since_ns)
         # (n - 1) intervals over the span between first and last receipt: unbiased, and the idle
         # tail after the last message is the stall check's business, not the rate's.
         recent = self._recent
         span_ns = recent[-1][0] - recent[0][0] if len(recent) >= 2 else 0
         # A second (or 3 periods of a slow stream) at least: a shorter span measures jitter, not rate.
-        min_span_ns = min(self._window_ns // 2, max(NS, int(3 * NS / self.expected_rate_hz)))
+        min_span_ns = min(self._window_ns // 2, max(NS_PER_S, int(3 * NS_PER_S / self.expected_rate_hz)))
         rate = bps = None
         if now_ns - self._since_ns >= self._window_ns and recent:
             # A full window: count over its length. Receipts come in executor batches, so a
             # first-to-last span would read high by the batching.
-            rate = len(recent) * NS / self._window_ns
-            bps = self._recent_bytes * NS / self._window_ns
+            rate = len(recent) * NS_PER_S / self._window_ns
+            bps = self._recent_bytes * NS_PER_S / self._window_ns
         elif span_ns > 0 and span_ns >= min_span_ns:
-            rate = (len(recent) - 1) * NS / span_ns
-            bps = (self._recent_bytes - recent[0][1]) * NS / span_ns
+            rate = (len(recent) - 1) * NS_PER_S / span_ns
+            bps = (self._recent_bytes - recent[0][1]) * NS_PER_S / span_ns
         low = self.expected_rate_hz * (1.0 - self.rate_tolerance)
         high = self.expected_rate_hz * (1.0 + self.rate_tolerance)
         if idle_ns > self._timeout_ns:
             level = Severity.STALE
             if self._last_ns is None:
-                message = f"no message yet ({idle_ns / NS:.1f} s)"
+                message = f"no message yet ({idle_ns / NS_PER_S:.1f} s)"
             else:
-                message = f"stalled: nothing for {idle_ns / NS:.1f} s"
+                message = f"stalled: nothing for {idle_ns / NS_PER_S:.1f} s"
         elif rate is None:
             level, message = Severity.OK, "receiving; measuring rate"
         elif not low <= rate <= high:

@@ -41,10 +41,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.core.values import flag, in_ms, number
 from gap_monitor.errors import MessageError
-
-NS = 1_000_000_000
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -363,8 +362,8 @@ class MotionOffsetEstimator:
         self.settings = settings or MotionOffsetSettings()
         s = self.settings
         self._tracker = FrameMotionTracker(s.work_width, s.subpixel_refine)
-        self._history_ns = int(s.history_s * NS)
-        self._gyro_keep_ns = int((s.history_s + 2 * s.max_lag_s + 1.0) * NS)
+        self._history_ns = int(s.history_s * NS_PER_S)
+        self._gyro_keep_ns = int((s.history_s + 2 * s.max_lag_s + 1.0) * NS_PER_S)
         # Also capped by count, so a runaway rate cannot grow memory without bound.
         self._gyro: deque[tuple[int, float, float, float]] = deque(maxlen=int(s.history_s * 4000) + 1000)
         self._motions: deque[FrameMotion] = deque(maxlen=int(s.history_s * 1000) + 100)
@@ -510,9 +509,9 @@ class _Analysis:
         if len(self.gyro_ns) < 2:
             return _no_estimate("no gyro samples overlap the frames")
         t_ref = int(self.gyro_ns[0])
-        tg = (self.gyro_ns - t_ref) / NS
-        t0 = np.array([m.t0_ns - t_ref for m in self.motions], dtype=np.float64) / NS
-        t1 = np.array([m.t1_ns - t_ref for m in self.motions], dtype=np.float64) / NS
+        tg = (self.gyro_ns - t_ref) / NS_PER_S
+        t0 = np.array([m.t0_ns - t_ref for m in self.motions], dtype=np.float64) / NS_PER_S
+        t1 = np.array([m.t1_ns - t_ref for m in self.motions], dtype=np.float64) / NS_PER_S
         shifts = np.array([(m.dx_px, m.dy_px) for m in self.motions], dtype=np.float64)
         response = np.array([m.response for m in self.motions], dtype=np.float64)
         dt = t1 - t0

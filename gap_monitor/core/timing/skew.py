@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gap_monitor.core.timing.stamps import Finding, Severity
+from gap_monitor.core.units import NS_PER_MS, NS_PER_S
 from gap_monitor.core.values import number
 
 __all__ = [
@@ -42,8 +43,6 @@ __all__ = [
     "nearest_offsets",
 ]
 
-_NS_PER_MS = 1_000_000
-_NS_PER_S = 1_000_000_000
 _SAME_RATE = 0.05  # periods within 5 % of each other: `a` is the reference
 
 
@@ -182,10 +181,10 @@ class PairSkew:
         self.a, self.b = a, b
         self.settings = settings or SkewSettings()
         s = self.settings
-        self._window_ns = int(s.window_s * _NS_PER_S)
-        self._wait_ns = int(s.max_wait_s * _NS_PER_S)
-        self._jump_ns = int(s.clock_jump_s * _NS_PER_S)
-        self._drift_window_ns = int(s.drift_window_s * _NS_PER_S)
+        self._window_ns = int(s.window_s * NS_PER_S)
+        self._wait_ns = int(s.max_wait_s * NS_PER_S)
+        self._jump_ns = int(s.clock_jump_s * NS_PER_S)
+        self._drift_window_ns = int(s.drift_window_s * NS_PER_S)
         self.clock_jumps = 0
         self.out_of_order = 0
         self._clear()
@@ -260,7 +259,7 @@ class PairSkew:
 
     def _tolerance_ns(self) -> float | None:
         if self.settings.tolerance_ms is not None:
-            return self.settings.tolerance_ms * _NS_PER_MS
+            return self.settings.tolerance_ms * NS_PER_MS
         fast = self._fast_period()
         return fast / 2 if fast is not None else None
 
@@ -319,7 +318,7 @@ class PairSkew:
 
     def _trim(self) -> None:
         # Waiting messages are at most max_wait old once the pair is matching; keep a margin.
-        horizon = self._newest - self._wait_ns - _NS_PER_S
+        horizon = self._newest - self._wait_ns - NS_PER_S
         for stamps in self._stamps.values():
             if len(stamps) > 64 and stamps[0] < horizon:
                 cut = bisect.bisect_left(stamps, horizon)
@@ -335,10 +334,10 @@ class PairSkew:
         total = len(matches)
         median = p95 = lo = hi = None
         if len(offsets):
-            median = float(np.median(offsets)) / _NS_PER_MS
+            median = float(np.median(offsets)) / NS_PER_MS
             order = np.argsort(np.abs(offsets), kind="stable")
-            p95 = float(offsets[order[math.ceil(0.95 * len(offsets)) - 1]]) / _NS_PER_MS
-            lo, hi = float(np.min(offsets)) / _NS_PER_MS, float(np.max(offsets)) / _NS_PER_MS
+            p95 = float(offsets[order[math.ceil(0.95 * len(offsets)) - 1]]) / NS_PER_MS
+            lo, hi = float(np.min(offsets)) / NS_PER_MS, float(np.max(offsets)) / NS_PER_MS
         drift, span = self._drift()
         tolerance = self._tolerance_ns()
         pa, pb = self._periods[self.a], self._periods[self.b]
@@ -356,9 +355,9 @@ class PairSkew:
             offset_max_ms=hi,
             drift_ppm=drift,
             drift_span_s=span,
-            period_a_ms=pa / _NS_PER_MS if pa else None,
-            period_b_ms=pb / _NS_PER_MS if pb else None,
-            tolerance_ms=tolerance / _NS_PER_MS if tolerance else None,
+            period_a_ms=pa / NS_PER_MS if pa else None,
+            period_b_ms=pb / NS_PER_MS if pb else None,
+            tolerance_ms=tolerance / NS_PER_MS if tolerance else None,
             out_of_order=self.out_of_order,
             clock_jumps=self.clock_jumps,
         )
@@ -368,7 +367,7 @@ class PairSkew:
             return None, 0.0
         t = np.array([h[0] for h in self._history], dtype=np.float64)
         y = np.array([h[1] for h in self._history], dtype=np.float64)
-        span = float(t[-1] - t[0]) / _NS_PER_S
+        span = float(t[-1] - t[0]) / NS_PER_S
         if span < self.settings.min_drift_span_s:
             return None, span
         slope = _theil_sen_slope(t - t[0], y)
@@ -455,7 +454,7 @@ def measure_skew(
     sb = sorted(int(x) for x in stamps_b)
     base = settings or SkewSettings()
     everything = sa + sb
-    span_s = (max(everything) - min(everything)) / _NS_PER_S + 1 if everything else 1.0
+    span_s = (max(everything) - min(everything)) / NS_PER_S + 1 if everything else 1.0
     n = max(len(sa), len(sb), 16)
     settings = SkewSettings(
         window_s=max(base.window_s, span_s),

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gap_monitor.core.events import Severity
+from gap_monitor.core.units import NS_PER_MS, NS_PER_S
 from gap_monitor.core.values import number
 
 __all__ = [
@@ -39,8 +40,6 @@ __all__ = [
     "worst_finding",
 ]
 
-_NS_PER_MS = 1_000_000
-_NS_PER_S = 1_000_000_000
 
 # Per-message flags kept in the window.
 _NO_STAMP = 1
@@ -225,7 +224,7 @@ class TimingSummary:
 
 
 def _ms(ns: float) -> float:
-    return float(ns) / _NS_PER_MS
+    return float(ns) / NS_PER_MS
 
 
 def _spread(values: NDArray[np.int64]) -> tuple[float, float, float, float] | None:
@@ -260,11 +259,11 @@ class StreamTiming:
         self.settings = settings or TimingSettings()
         self.name = name
         s = self.settings
-        self._window_ns = int(s.window_s * _NS_PER_S)
-        self._future_tol_ns = int(s.future_tolerance_ms * _NS_PER_MS)
-        self._back_ns = int(s.clock_jump_back_s * _NS_PER_S)
-        self._step_ns = int(s.clock_jump_step_s * _NS_PER_S)
-        self._expected_period_ns = _NS_PER_S / expected_rate_hz if expected_rate_hz else None
+        self._window_ns = int(s.window_s * NS_PER_S)
+        self._future_tol_ns = int(s.future_tolerance_ms * NS_PER_MS)
+        self._back_ns = int(s.clock_jump_back_s * NS_PER_S)
+        self._step_ns = int(s.clock_jump_step_s * NS_PER_S)
+        self._expected_period_ns = NS_PER_S / expected_rate_hz if expected_rate_hz else None
         # Lifetime counters survive clock jumps.
         self.clock_jumps = 0
         self.last_clock_jump: str | None = None
@@ -367,15 +366,15 @@ class StreamTiming:
             return None
         d_receipt = receipt_ns - self._last_receipt
         if d_receipt < -self._back_ns:
-            return f"receipt time went back {-d_receipt / _NS_PER_S:.3f} s"
+            return f"receipt time went back {-d_receipt / NS_PER_S:.3f} s"
         if steady_ns is not None and self._last_steady is not None:
             step = d_receipt - (steady_ns - self._last_steady)
             if abs(step) > self._step_ns:
-                return f"receipt clock stepped {step / _NS_PER_S:+.3f} s against the steady clock"
+                return f"receipt clock stepped {step / NS_PER_S:+.3f} s against the steady clock"
         if stamp is not None and self._last_stamp is not None:
             step = (stamp - self._last_stamp) - (receipt_ns - self._last_stamp_receipt)
             if abs(step) > self._step_ns:
-                return f"header stamps stepped {step / _NS_PER_S:+.3f} s against receipt time"
+                return f"header stamps stepped {step / NS_PER_S:+.3f} s against receipt time"
         return None
 
     def _missed(self, length: int) -> int:
@@ -483,9 +482,9 @@ class StreamTiming:
         return TimingSummary(
             name=self.name,
             messages=n,
-            window_s=span_ns / _NS_PER_S,
+            window_s=span_ns / NS_PER_S,
             expected_rate_hz=self.expected_rate_hz,
-            rate_hz=(n - 1) * _NS_PER_S / span_ns if span_ns > 0 else None,
+            rate_hz=(n - 1) * NS_PER_S / span_ns if span_ns > 0 else None,
             period_median_ms=period_stats[0] if period_stats else None,
             jitter_std_ms=period_stats[1] if period_stats else None,
             jitter_p95_ms=period_stats[2] if period_stats else None,

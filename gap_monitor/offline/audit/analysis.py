@@ -54,6 +54,7 @@ from gap_monitor.core.timing.stamps import (
     TimingTracker,
     assess_summary,
 )
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.errors import MessageError, RecordingError
 from gap_monitor.offline.audit.model import (
     AuditFinding,
@@ -71,8 +72,6 @@ from gap_monitor.offline.progress import ProgressCallback
 __all__ = ["ProgressCallback", "RecordingAuditor", "has_header", "open_recordings", "run_audit"]
 
 
-_NS_PER_MS = 1_000_000
-_NS_PER_S = 1_000_000_000
 _PROGRESS_EVERY = 512  # messages between progress callbacks (the bar rate-limits its drawing)
 
 
@@ -321,7 +320,7 @@ class RecordingAuditor:
         rec, settings = self.rec, self.settings
         counts = [n for t, (_, n) in self.topic_types.items() if t in self.timed]
         timing = TimingSettings(
-            window_s=max(1.0, (rec.end_time_ns - rec.start_time_ns) / _NS_PER_S + 1.0),
+            window_s=max(1.0, (rec.end_time_ns - rec.start_time_ns) / NS_PER_S + 1.0),
             max_samples=max(10, min(settings.max_timing_samples, max(counts, default=0) + 10)),
         )
         expected: dict[str | tuple[str, str], float] = (
@@ -483,15 +482,15 @@ class RecordingAuditor:
         start, end = self.rec.start_time_ns, self.rec.end_time_ns
         period_s = (s.reference_period_ms or 0.0) / 1000
         limit_s = max(self.settings.edge_silence_s, 10 * period_s)
-        lead_s, tail_s = (span[0] - start) / _NS_PER_S, (end - span[1]) / _NS_PER_S
+        lead_s, tail_s = (span[0] - start) / NS_PER_S, (end - span[1]) / NS_PER_S
         if lead_s <= limit_s and tail_s <= limit_s:
             return
-        covered_s = (span[1] - span[0]) / _NS_PER_S
+        covered_s = (span[1] - span[0]) / NS_PER_S
         self._add(
             Severity.WARN,
             s.name,
             "coverage",
-            f"{s.name}: messages cover only {covered_s:.1f} s of the {(end - start) / _NS_PER_S:.1f} s "
+            f"{s.name}: messages cover only {covered_s:.1f} s of the {(end - start) / NS_PER_S:.1f} s "
             f"recording: first {lead_s:.1f} s after the start, last {tail_s:.1f} s before the end "
             f"(limit {limit_s:.1f} s)",
             covered_s=covered_s,

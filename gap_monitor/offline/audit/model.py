@@ -32,6 +32,7 @@ from gap_monitor.core.events import Severity
 from gap_monitor.core.timing.motion_offset import MotionOffsetSettings, OffsetEstimate
 from gap_monitor.core.timing.skew import SkewLimits, SkewSummary
 from gap_monitor.core.timing.stamps import TimingLimits, TimingSummary
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.core.values import json_number
 from gap_monitor.errors import InputError
 
@@ -48,7 +49,6 @@ __all__ = [
     "TopicAudit",
 ]
 
-_NS_PER_S = 1_000_000_000
 
 
 AUDIT_SCHEMA = "gap_monitor.audit/1"
@@ -269,7 +269,7 @@ class RecordingAudit:
 
     @property
     def duration_s(self) -> float:
-        return (self.end_time_ns - self.start_time_ns) / _NS_PER_S
+        return (self.end_time_ns - self.start_time_ns) / NS_PER_S
 
     def to_dict(self) -> dict[str, Any]:
         return {

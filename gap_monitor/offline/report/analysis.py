@@ -48,6 +48,7 @@ from gap_monitor.core.config import MonitorConfig
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.modalities import MODALITIES, SENSOR_TYPES
 from gap_monitor.core.io.recordings import Recording
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.errors import ProfileError, RecordingError
 from gap_monitor.offline.audit import (
     AuditInputError,
@@ -60,7 +61,6 @@ from gap_monitor.offline.audit import (
 from gap_monitor.offline.progress import ProgressCallback
 from gap_monitor.offline.report.catalogue import load_snapshots, place_snapshot
 from gap_monitor.offline.report.model import (
-    NS,
     AlarmEpisode,
     BoolArray,
     FeatureReport,
@@ -198,7 +198,7 @@ def _audit_periods(audit: AuditResult, config: MonitorConfig | None) -> dict[str
                 periods[t.topic] = t.summary.period_median_ms * 1e6
     if config is not None:
         for s in config.streams:
-            periods[s.topic] = NS / s.rate_hz
+            periods[s.topic] = NS_PER_S / s.rate_hz
     return periods
 
 
@@ -315,7 +315,7 @@ def _observed_seconds(times: IntArray, rec_index: IntArray) -> float:
         if t.size == 0:
             continue
         step = float(np.median(np.diff(t))) if t.size > 1 else 0.0
-        total += (float(t[-1] - t[0]) + step) / NS
+        total += (float(t[-1] - t[0]) + step) / NS_PER_S
     return total
 
 

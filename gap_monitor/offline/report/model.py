@@ -15,12 +15,13 @@ import numpy.typing as npt
 from gap_monitor.core.conditions.profile import AlarmCalibration, FeatureStats, Profile
 from gap_monitor.core.conditions.scoring import MAX_SCORE, format_value
 from gap_monitor.core.conditions.settings import ConditionSettings
+from gap_monitor.core.units import NS_PER_S
 from gap_monitor.errors import InputError
 from gap_monitor.offline.audit import AuditResult
 from gap_monitor.offline.report.words import duration, percent, readable_unit
 
 __all__ = [
-    "NS",
+    "NS_PER_S",
     "AlarmEpisode",
     "BoolArray",
     "CollectionTarget",
@@ -38,7 +39,6 @@ __all__ = [
     "TopicTrace",
 ]
 
-NS = 1_000_000_000
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -97,7 +97,7 @@ class RecordingInfo:
 
     @property
     def duration_s(self) -> float:
-        return (self.end_time_ns - self.start_time_ns) / NS
+        return (self.end_time_ns - self.start_time_ns) / NS_PER_S
 
 
 @dataclass(frozen=True, eq=False)
@@ -277,7 +277,7 @@ class SnapshotEntry:
     def duration_s(self) -> float | None:
         if self.start_ns is None or self.end_ns is None:
             return None
-        return (self.end_ns - self.start_ns) / NS
+        return (self.end_ns - self.start_ns) / NS_PER_S
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,8 +8,9 @@ import pytest
 from bench.feature_cost import median_seconds, paired_median_seconds
 from bench.offline_throughput import BenchError, iterate_mcap, mcap_files
 from bench.skew_accuracy import SkewCase, arrival_order, synthetic_stamps, wrapped
-from bench.snapshot_write import NS, SuiteSerializer, suite_schedule, window_stats
+from bench.snapshot_write import SuiteSerializer, suite_schedule, window_stats
 from gap_monitor.core.io import cdr
+from gap_monitor.core.units import NS_PER_S as NS
 
 MS = 1_000_000
 
