@@ -278,8 +278,8 @@ def test_receipt_times_are_the_node_clock_with_and_without_sim_time(context, tmp
         assert spin_until(executor, lambda: imu.get_subscription_count() > 0, 5.0)
         imu.publish(Imu())
         assert spin_until(executor, lambda: health.count > count, 5.0)
-        assert health._last_ns is not None
-        return health._last_ns
+        assert health.last_ns is not None
+        return health.last_ns
 
     before = time.time_ns()
     wall = receipt_after_publishing()

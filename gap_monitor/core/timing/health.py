@@ -68,6 +68,16 @@ class StreamHealth:
         self.total_bytes = 0
         self.resets = 0
 
+    @property
+    def last_ns(self) -> int | None:
+        """Receipt time of the last message (None before the first)."""
+        return self._last_ns
+
+    @property
+    def held(self) -> tuple[int, int]:
+        """(receipts held for the rate, the most it holds): memory stays bounded."""
+        return len(self._recent), self._recent.maxlen or 0
+
     def observe(self, receipt_ns: int, nbytes: int) -> None:
         last = self._last_ns
         if last is not None and (receipt_ns < last - JUMP_BACK_NS or receipt_ns - last > self._timeout_ns):

@@ -211,7 +211,7 @@ class FrameMotionTracker:
         Accepts HxW grey or HxWxC colour (channels averaged). A stamp not after the previous
         frame's, or a change of image size, restarts the tracker from this frame.
         """
-        grey = self._downscale(image)
+        grey = self.downscale(image)
         prev, prev_ns = self._prev, self._prev_ns
         same_size = image.shape[:2] == self._prev_shape[:2]
         self._prev, self._prev_ns, self._prev_shape = grey, stamp_ns, image.shape
@@ -230,7 +230,7 @@ class FrameMotionTracker:
             response=float(response),
         )
 
-    def _downscale(self, image: npt.NDArray[np.generic]) -> npt.NDArray[np.float32]:
+    def downscale(self, image: npt.NDArray[np.generic]) -> npt.NDArray[np.float32]:
         # Shrink first, in the camera's own dtype: converting a full 1280x720 frame to float costs
         # ~20x more than the resize (the live monitor does this for every frame).
         if image.ndim not in (2, 3) or image.shape[0] < 16 or image.shape[1] < 16:

@@ -212,6 +212,11 @@ class PairSkew:
     def name(self) -> str:
         return f"{self.a} vs {self.b}"
 
+    @property
+    def held(self) -> tuple[int, int]:
+        """(stamps held for matching on the fuller side, drift history points): memory stays bounded."""
+        return max(len(x) for x in self._stamps.values()), len(self._history)
+
     def observe(self, topic: str, stamp_ns: int) -> None:
         """Add a header stamp of `topic` (one of the pair) and match what can be matched."""
         stamps = self._stamps.get(topic)

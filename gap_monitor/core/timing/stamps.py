@@ -291,6 +291,18 @@ class StreamTiming:
         self._unusable_since_stamp = 0  # zero/repeated/backward stamps since the newest stamp
         self._last_unstamped_receipt: int | None = None
 
+    @property
+    def window_ns(self) -> int:
+        """How much receipt time the statistics cover."""
+        return self._window_ns
+
+    @property
+    def records(self) -> tuple[tuple[int, int, int, int, int], ...]:
+        """The held messages as (receipt, period, interval, latency, flags) rows, oldest first:
+        times in ns, a period of 0 and an interval of -1 where there is none; flags the bits
+        1 no stamp, 2 zero stamp, 4 future, 8 non-monotonic, 16 duplicate."""
+        return tuple(self._records)
+
     def reset(self, reason: str = "reset requested") -> None:
         """Forget the window (e.g. on a clock jump reported by the ROS clock); count it."""
         self.clock_jumps += 1

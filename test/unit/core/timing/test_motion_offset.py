@@ -352,7 +352,7 @@ def test_downscale_is_identical_to_area_resize_and_channel_mean(factor: int, cha
                 image = (rng.integers(0, 2, shape) * 255).astype(np.uint8)
             else:
                 image = np.full(shape, 255, np.uint8)
-            got = FrameMotionTracker(work)._downscale(image)
+            got = FrameMotionTracker(work).downscale(image)
             want = _reference_downscale(image, work)
             assert got.dtype == want.dtype == np.float32
             assert got.shape == want.shape
@@ -364,7 +364,7 @@ def test_downscale_of_other_pixel_types_is_unchanged(dtype: type):
     rng = np.random.default_rng(3)
     for shape in ((720, 1280, 3), (480, 640), (100, 170, 3), (90, 100, 4)):
         image: np.ndarray = (rng.random(shape) * 4000).astype(dtype)
-        got = FrameMotionTracker(160)._downscale(image)
+        got = FrameMotionTracker(160).downscale(image)
         assert np.array_equal(got, _reference_downscale(image, 160)), shape
 
 
@@ -372,11 +372,11 @@ def test_downscale_of_a_non_contiguous_view_and_of_a_sim_frame():
     rng = np.random.default_rng(4)
     wide = rng.integers(0, 256, (720, 2560, 3), dtype=np.uint8)
     view = wide[:, ::2]  # 1280 columns, not contiguous
-    assert np.array_equal(FrameMotionTracker(160)._downscale(view), _reference_downscale(view, 160))
+    assert np.array_equal(FrameMotionTracker(160).downscale(view), _reference_downscale(view, 160))
     from gap_monitor.sim.rig import RigSettings, SimRig
 
     frame = SimRig(RigSettings(width=1280, height=720)).camera(0.4).pixels
-    assert np.array_equal(FrameMotionTracker(160)._downscale(frame), _reference_downscale(frame, 160))
+    assert np.array_equal(FrameMotionTracker(160).downscale(frame), _reference_downscale(frame, 160))
 
 
 def test_fractional_factor_downscale_stays_close_to_the_area_resize_and_measures_the_same_shift():
@@ -386,7 +386,7 @@ def test_fractional_factor_downscale_stays_close_to_the_area_resize_and_measures
     texture = cv2.GaussianBlur(rng.integers(0, 256, (600, 900), dtype=np.uint8), (0, 0), 3.0)
     first, second = texture[40:520, 40:792], texture[40:520, 52:804]  # moved 12 px
     tracker = FrameMotionTracker(160)
-    got = tracker._downscale(first)
+    got = tracker.downscale(first)
     want = _reference_downscale(first, 160)
     assert got.shape == want.shape == (102, 160)
     assert float(np.abs(got - want).mean()) < 1.0

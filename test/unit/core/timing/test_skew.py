@@ -212,8 +212,8 @@ def test_memory_stays_bounded() -> None:
     s = pair.summary()
     assert 490 <= s.matched <= 501  # 5 s at 100 Hz, not 300 s
     assert s.drift_span_s > 250  # the decimated history still spans the run
-    assert max(len(x) for x in pair._stamps.values()) < 400
-    assert len(pair._history) <= 64
+    stamps, history = pair.held
+    assert stamps < 400 and history <= 64
 
 
 def test_nearest_offsets_matches_brute_force() -> None:

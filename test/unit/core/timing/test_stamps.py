@@ -382,7 +382,7 @@ def test_kuka_stamps_ahead_of_log_time_and_receipt_jitter(real_data_dir: Path) -
 def _reference_columns(st: StreamTiming, horizon: int) -> tuple[np.ndarray, ...]:
     """The window's columns as summary() computed them before it cached an int64 table: one
     Python pass per column over the held records (a record without a usable stamp has no latency)."""
-    records = [r for r in st._records if r[0] >= horizon]
+    records = [r for r in st.records if r[0] >= horizon]
     no_latency = 1 | 2  # _NO_STAMP | _ZERO
     periods = np.fromiter((r[1] for r in records if r[1] > 0), np.int64)
     intervals = np.fromiter((r[2] for r in records if r[2] >= 0), np.int64)
@@ -392,9 +392,9 @@ def _reference_columns(st: StreamTiming, horizon: int) -> tuple[np.ndarray, ...]
 
 
 def _reference_summary_values(st: StreamTiming, now_ns: int) -> dict[str, object]:
-    horizon = now_ns - st._window_ns
+    horizon = now_ns - st.window_ns
     periods, intervals, latencies, flags = _reference_columns(st, horizon)
-    records = [r for r in st._records if r[0] >= horizon]
+    records = [r for r in st.records if r[0] >= horizon]
     future = [-r[3] for r in records if r[4] & 4 and not r[4] & 3]
 
     def spread(values: np.ndarray) -> tuple[float, ...] | None:
