@@ -79,7 +79,9 @@ class TimeWindow:
     ``push`` returns True when features are due: the window first has to span ``window_s``, then
     emissions follow a fixed grid every hop (re-synchronised after a gap longer than a hop). A
     timestamp that goes backwards (bag loop, clock reset) empties the window instead of mixing
-    epochs.
+    epochs, and so does a gap longer than half the window (a stalled sensor): features of the
+    few samples after it would measure a window unlike any in training, so the window fills
+    again first.
     """
 
     def __init__(self, window_s: float, hop_s: float | None, widths: Mapping[str, int]) -> None:
@@ -90,6 +92,7 @@ class TimeWindow:
             raise ValueError(f"hop_s={hop_s!r}: must be a finite number > 0 (or None: window_s)")
         self.window_ns = round(window_s * 1e9)
         self.hop_ns = max(1, round(hop * 1e9))
+        self.restart_gap_ns = self.window_ns // 2
         self.widths = dict(widths)
         self._channels: dict[str, _Channel] = {
             channel: _Channel(width) for channel, width in self.widths.items()
@@ -126,7 +129,8 @@ class TimeWindow:
             ):
                 values = self._checked_row(channel, values, samples.width)
             checked.append((samples, values))
-        if self._last_ns is not None and time_ns < self._last_ns:
+        last = self._last_ns
+        if last is not None and (time_ns < last or time_ns - last > self.restart_gap_ns):
             self.reset()
         if self._start_ns is None or self._next_emit_ns is None:
             self._start_ns = time_ns
@@ -168,14 +172,16 @@ class TimeWindow:
                     f"{channel}: {values.shape} values for {n} samples of width {samples.width}"
                 )
             columns.append((samples, np.asarray(values, dtype=np.float64), present))
-        # Runs of non-decreasing times: a step back resets the window, as in `push`.
-        run_ends = [*(np.flatnonzero(np.diff(times) < 0) + 1).tolist(), n]
+        # Runs without a step back or a stall: either resets the window, as in `push`.
+        steps = np.diff(times)
+        run_ends = [*(np.flatnonzero((steps < 0) | (steps > self.restart_gap_ns)) + 1).tolist(), n]
         i = 0
         for run_end in run_ends:
             if i >= run_end:
                 continue
             first = int(times[i])
-            if self._last_ns is not None and first < self._last_ns:
+            last = self._last_ns
+            if last is not None and (first < last or first - last > self.restart_gap_ns):
                 self.reset()
             if self._start_ns is None or self._next_emit_ns is None:
                 self._start_ns = first

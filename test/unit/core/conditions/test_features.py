@@ -575,3 +575,21 @@ def test_time_window_copies_rows_and_accepts_any_numeric_row_form() -> None:
     with pytest.raises(FeatureError, match="unknown channel"):
         window.push(4, {"w": np.zeros(3)})
     assert window.count("v") == 4
+
+
+def test_a_stall_restarts_the_window_so_features_never_cover_a_gap() -> None:
+    # 100 Hz for 2 s, a 0.8 s stall (more than half the 1 s window), then 2 s more.
+    times = np.concatenate([np.arange(0, 200), np.arange(280, 480)]) * 10_000_000
+    values = np.ones((times.size, 1))
+    one_by_one = TimeWindow(1.0, 0.2, {"x": 1})
+    due = [int(t) for t, v in zip(times, values, strict=True) if one_by_one.push(int(t), {"x": v})]
+    batched = TimeWindow(1.0, 0.2, {"x": 1})
+    due_many = [int(times[k]) for k in batched.push_many(times, {"x": (values, None)})]
+    assert due == due_many
+    after = [t for t in due if t >= 2_800_000_000]
+    assert after[0] >= 3_800_000_000  # the window fills again before it emits
+    # A short gap (a lost message or two) keeps the window and the emission grid.
+    short = TimeWindow(1.0, 0.2, {"x": 1})
+    kept = [t for t in range(0, 300) if t not in range(150, 160)]
+    emitted = [t for t in kept if short.push(t * 10_000_000, {"x": np.ones(1)})]
+    assert emitted[:5] == [100, 120, 140, 160, 180]
