@@ -25,6 +25,7 @@ from typing import Any
 
 from gap_monitor.core.capture.ring_buffer import BufferedMessage, RingBuffer
 from gap_monitor.core.io.mcap_writer import COMPRESSIONS
+from gap_monitor.errors import GapMonitorError
 
 __all__ = [
     "COMPRESSIONS",
@@ -220,7 +221,7 @@ class StartLimits:
         self._last_end_ns = end_ns
 
 
-class RefusedError(Exception):
+class RefusedError(GapMonitorError):
     """A snapshot is not written because of a quota; `stop` says whether capture stops."""
 
     def __init__(self, reason: str, stop: bool) -> None:

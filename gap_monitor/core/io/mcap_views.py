@@ -28,6 +28,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
 
+from gap_monitor.errors import GapMonitorError
+
 __all__ = ["McapViewError", "McapViews", "MessageView"]
 
 _CHUNK_OP = 0x06
@@ -40,7 +42,7 @@ _MESSAGE_HEAD = 22  # channel id, sequence, log time, publish time
 _EMPTY = memoryview(b"")
 
 
-class McapViewError(Exception):
+class McapViewError(GapMonitorError):
     """The file cannot be read in place (no chunk index, unknown compression) or is corrupt."""
 
 

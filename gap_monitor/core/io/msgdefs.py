@@ -25,6 +25,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from gap_monitor.errors import GapMonitorError
+
 __all__ = [
     "MessageDefinitionNotFoundError",
     "ament_prefixes",
@@ -63,7 +65,7 @@ _text_cache: dict[tuple[tuple[str, ...], str], str] = {}
 _full_cache: dict[tuple[tuple[str, ...], str], str] = {}
 
 
-class MessageDefinitionNotFoundError(LookupError):
+class MessageDefinitionNotFoundError(GapMonitorError, LookupError):
     """A `.msg` file (the type itself or one of its dependencies) is not in any ament prefix."""
 
 
