@@ -1,5 +1,5 @@
-"""Arguments the verbs share, declared once: recordings, the monitor config, a profile, the output,
-the progress bar, and the loaders that turn them into objects (raising InputError when bad)."""
+"""Arguments the verbs share, declared once: recordings, the monitor config, a profile, the progress
+bar, number types, and the loaders that turn them into objects (an InputError when bad)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gap_monitor.errors import InputError, ProfileError
+from gap_monitor.errors import ProfileError
 
 if TYPE_CHECKING:  # loaded only when a verb runs: `gap-monitor --help` stays fast
     from gap_monitor.core.conditions.profile import Profile
@@ -25,10 +25,6 @@ def add_recordings(
 
 def add_config(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--config", metavar="PARAMS.yaml", default=None, help=help)
-
-
-def add_output(parser: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
-    parser.add_argument("-o", "--output", required=default is None, default=default, help=help)
 
 
 def add_progress(parser: argparse.ArgumentParser) -> None:
@@ -67,9 +63,3 @@ def load_profile(path: str) -> Profile:
     if not Path(path).is_file():
         raise ProfileError(f"profile {path}: no such file")
     return Profile.load(path)
-
-
-def require(condition: bool, key: str, value: object, allowed: str) -> None:
-    """InputError(key, value, allowed) unless `condition` holds."""
-    if not condition:
-        raise InputError(key, value, allowed)

@@ -285,13 +285,6 @@ def _optional(values: Any, names: tuple[str, ...]) -> Any:
     return arr if arr.size == len(names) else None
 
 
-def conditions_for_streams(
-    streams: Mapping[str, tuple[str, str]], settings: ConditionSettings | None = None
-) -> dict[str, StreamConditions]:
-    """{topic: (modality, msgtype)} -> {topic: StreamConditions}."""
-    return {topic: StreamConditions(m, t, settings) for topic, (m, t) in streams.items()}
-
-
 # ----------------------------------------------------------------------------------------------
 # The feed loop: every consumer (the live monitor, profile build, report, replay) pushes its
 # messages through one FeatureFeed, so training and deployment are measured by identical code.
@@ -357,10 +350,6 @@ class FeatureFeed:
         for topic, stream in self._streams.items():
             if stream.modality is not None:
                 self._start(topic, stream.modality)
-
-    @property
-    def topics(self) -> frozenset[str]:
-        return frozenset(self._streams)
 
     def modality(self, topic: str) -> str | None:
         """The stream's modality, None while an image topic's kind is still unknown."""
