@@ -60,10 +60,10 @@ from bench.machine import REPO
 from bench.report import BenchResult, Row, Table, format_number
 from gap_monitor.core.conditions.alarm import count_alarms
 from gap_monitor.core.conditions.calibration import build_calibrated_profile
-from gap_monitor.core.conditions.feed import StreamConditions
 from gap_monitor.core.conditions.profile import FeatureSample, Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScorer
 from gap_monitor.core.conditions.settings import ConditionSettings
+from gap_monitor.core.conditions.stream import StreamConditions
 from gap_monitor.core.io import cdr
 from gap_monitor.core.units import NS_PER_S
 from gap_monitor.offline.extraction import extract_features

@@ -36,8 +36,8 @@ from bench.snapshot_write import serializer, sim_rig
 from gap_monitor.core.conditions.features import image as image_module
 from gap_monitor.core.conditions.features.depth import depth_features
 from gap_monitor.core.conditions.features.image import image_features
-from gap_monitor.core.conditions.feed import DEPTH_WORK_WIDTH, StreamConditions
 from gap_monitor.core.conditions.settings import ConditionSettings
+from gap_monitor.core.conditions.stream import DEPTH_WORK_WIDTH, StreamConditions
 from gap_monitor.core.units import NS_PER_S
 
 TITLE = "feature cost per frame: image / depth features vs cv2.cvtColor(RGB2GRAY) of the frame"

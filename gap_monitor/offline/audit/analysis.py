@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from gap_monitor.core.conditions.feed import imu_fields
+from gap_monitor.core.conditions.stream import imu_fields
 from gap_monitor.core.config import MonitorConfig
 from gap_monitor.core.events import Severity
 from gap_monitor.core.io import cdr

@@ -14,10 +14,10 @@ from rosbags.typesys import Stores, get_typestore
 
 from gap_monitor.core.capture.policy import SnapshotStatus
 from gap_monitor.core.capture.ring_buffer import BufferStats, TopicStats
-from gap_monitor.core.conditions.feed import StreamConditions
 from gap_monitor.core.conditions.profile import AlarmCalibration, Profile
 from gap_monitor.core.conditions.profile_builder import ProfileBuilder
 from gap_monitor.core.conditions.scoring import FeatureScore, StreamScore, condition_values
+from gap_monitor.core.conditions.stream import StreamConditions
 from gap_monitor.core.config import MotionOffsetConfig, config_from_parameters
 from gap_monitor.core.diagnostics import (
     StatusReport,

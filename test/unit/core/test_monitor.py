@@ -253,8 +253,8 @@ def test_live_motion_offset_flags_a_camera_late_by_12ms():
 
 def test_novel_condition_fires_with_the_top_feature_snapshots_and_clears(tmp_path):
     from gap_monitor.core.conditions.calibration import build_calibrated_profile
-    from gap_monitor.core.conditions.feed import StreamConditions
     from gap_monitor.core.conditions.profile import FeatureSample
+    from gap_monitor.core.conditions.stream import StreamConditions
     from gap_monitor.sim.rig import RigSettings, SimRig
     from gap_monitor.sim.scenario import Fault, Scenario
 
@@ -376,7 +376,7 @@ def noisy_imu_bytes(stamp_ns: int, rng: np.random.Generator) -> bytes:
 
 
 def test_imu_features_come_in_batches_equal_to_message_by_message_and_at_most_a_hop_late() -> None:
-    from gap_monitor.core.conditions.feed import StreamConditions
+    from gap_monitor.core.conditions.stream import StreamConditions
 
     config = config_from_parameters({"imus": {"imu": {"topic": "/imu", "rate_hz": 200.0}}})
     t0 = 1_000 * NS

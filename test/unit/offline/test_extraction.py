@@ -24,10 +24,10 @@ import pytest
 import yaml
 
 from gap_monitor.commands.profile import COMMAND as PROFILE
-from gap_monitor.core.conditions.feed import StreamConditions
 from gap_monitor.core.conditions.profile import Profile
 from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScore, format_value
 from gap_monitor.core.conditions.settings import ConditionSettings
+from gap_monitor.core.conditions.stream import StreamConditions
 from gap_monitor.core.io.recordings import open_recording
 from gap_monitor.offline.extraction import build_profile, extract_features
 from gap_monitor.render.progress import ProgressBar

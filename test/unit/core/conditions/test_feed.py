@@ -12,13 +12,9 @@ import numpy as np
 import pytest
 from rosbags.typesys import Stores, get_typestore
 
-from gap_monitor.core.conditions.feed import (
-    FeatureFeed,
-    FeedSample,
-    FeedStream,
-    StreamConditions,
-)
+from gap_monitor.core.conditions.feed import FeatureFeed, FeedSample, FeedStream
 from gap_monitor.core.conditions.settings import ConditionSettings
+from gap_monitor.core.conditions.stream import StreamConditions
 from gap_monitor.core.io.modalities import COMPRESSED_IMAGE, IMAGE, IMU
 
 TS = get_typestore(Stores.ROS2_JAZZY)

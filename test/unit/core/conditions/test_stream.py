@@ -1,6 +1,7 @@
-"""StreamConditions.on_batch (numpy decoding, TimeWindow.push_many) against on_message, message by
-message, on streams with the irregularities recordings have: jitter, gaps, clock steps back, zero
-stamps, changing frame_ids and joint lists, big-endian and trailing-padded messages, garbage."""
+"""StreamConditions (conditions/stream.py): on_batch (numpy decoding, TimeWindow.push_many) against
+on_message, message by message, on streams with the irregularities recordings have: jitter, gaps,
+clock steps back, zero stamps, changing frame_ids and joint lists, big-endian and trailing-padded
+messages, garbage."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import pytest
 from rosbags.typesys import Stores, get_typestore
 
 from gap_monitor.core.conditions.features import FeatureError, TimeWindow
-from gap_monitor.core.conditions.feed import ConditionError, StreamConditions, imu_fields
 from gap_monitor.core.conditions.settings import ConditionSettings
+from gap_monitor.core.conditions.stream import ConditionError, StreamConditions, imu_fields
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.cdr_batch import decode_batch
 
