@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from rclpy.executors import Executor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
@@ -46,8 +47,10 @@ class SimNode(Node):
             )
             self._pubs[stream] = self.create_publisher(message_class(MSG_TYPES[stream]), topic, qos)
 
-    def run(self, duration_s: float | None, stop: runtime.StopFlag) -> None:
-        """Publish every scheduled message until `duration_s` (None: forever) or a stop signal."""
+    def run(self, duration_s: float | None, stop: runtime.StopFlag, executor: Executor) -> None:
+        """Publish every scheduled message until `duration_s` (None: forever) or a stop signal.
+        Between messages it spins `executor`, so the node's parameter services answer (a node
+        that never spins makes `ros2 param list` hang for every node)."""
         scheduler = Scheduler(self.rig.settings, self.rig.scenario)
         # First renders and publishes are slow (allocations, DDS matching); do them before the
         # clock starts so the rig does not begin by dropping late messages.
@@ -71,7 +74,7 @@ class SimNode(Node):
                 self.published[tick.stream] += 1
             delay = scheduler.next_time() - (time.monotonic() - mono0)
             if delay > 0:
-                stop.wait(min(delay, 0.05))
+                executor.spin_once(timeout_sec=min(delay, 0.05))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,15 +113,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop.install()
     runtime.init(args_in)
     node = SimNode(SimRig(settings, scenario))
+    executor = runtime.make_executor()
+    executor.add_node(node)
     dw, dh = settings.depth_size
     node.get_logger().info(
         f"publishing the simulated rig, scenario {scenario.name!r}; "
         f"camera {settings.width}x{settings.height}, depth {dw}x{dh}"
     )
     try:
-        node.run(args.duration, stop)
+        node.run(args.duration, stop, executor)
     finally:
         node.get_logger().info(f"published {node.published}, dropped {node.dropped} late")
+        executor.remove_node(node)
         node.destroy_node()
         runtime.shutdown()
     return 0
