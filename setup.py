@@ -19,6 +19,8 @@ setup(
         (f"share/{PACKAGE}/config/scenarios", glob("config/scenarios/*.yaml")),
     ],
     install_requires=["setuptools", "numpy", "pyyaml", "mcap", "lz4", "zstandard", "rosbags"],
+    # colcon runs `colcon test` with pytest only when pytest is a declared test dependency.
+    extras_require={"test": ["pytest"]},
     zip_safe=True,
     maintainer="gap_monitor maintainers",
     maintainer_email="gap-monitor@example.com",
