@@ -51,8 +51,16 @@ def generate_launch_description() -> LaunchDescription:
                 description="ROS 2 parameter file for the monitor",
             ),
             DeclareLaunchArgument("namespace", default_value="", description="namespace for the nodes"),
-            DeclareLaunchArgument("use_sim_time", default_value="false"),
-            DeclareLaunchArgument("diagnostics_topic", default_value="/diagnostics"),
+            DeclareLaunchArgument(
+                "use_sim_time",
+                default_value="false",
+                description="use the /clock topic (a bag played with --clock, a simulator) as time",
+            ),
+            DeclareLaunchArgument(
+                "diagnostics_topic",
+                default_value="/diagnostics",
+                description="where the monitor publishes its diagnostic_msgs/DiagnosticArray",
+            ),
             DeclareLaunchArgument(
                 "sim", default_value="false", description="also start the simulated sensor rig"
             ),
