@@ -244,12 +244,18 @@ def triggers_status(prefix: str, triggers: TriggerSet) -> StatusReport:
 
 
 def capture_values(status: SnapshotStatus, buffer: BufferStats) -> dict[str, str]:
-    """Snapshots written and the ring buffer's fill, in display form (`core/values.py`)."""
+    """Snapshots written, refused, deleted and lost, and the ring buffer's fill, in display form
+    (`core/values.py`)."""
     values = {
         "snapshots_written": str(status.snapshots_written),
         "snapshots_on_disk": str(status.snapshots_on_disk),
         "bytes_used": str(status.bytes_used),
         "quota_bytes": str(status.quota_bytes),
+        # Nothing vanishes silently: triggers refused, snapshots refused, deleted or lost.
+        "triggers_refused": str(status.triggers_rejected),
+        "snapshots_refused": str(status.snapshots_refused),
+        "snapshots_deleted": str(status.snapshots_deleted),
+        "snapshots_lost": str(status.snapshots_lost),
         "buffer_bytes": str(buffer.total_bytes),
         "buffer_budget_bytes": str(buffer.budget_bytes),
         "last_trigger": str((status.last_trigger or {}).get("reason", MISSING)),

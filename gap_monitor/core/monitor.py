@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from gap_monitor import __version__
-from gap_monitor.core.capture.policy import TriggerResult, check_ring_buffer
+from gap_monitor.core.capture.policy import CaptureNotice, TriggerResult, check_ring_buffer
 from gap_monitor.core.capture.ring_buffer import RingBuffer
 from gap_monitor.core.capture.triggers import CAPTURE_KINDS, TriggerSet, build_triggers
 from gap_monitor.core.capture.writer import SnapshotWriter
@@ -159,7 +159,16 @@ class Monitor:
     def capture(
         self, kind: str, reason: str, source: str, now_ns: int, details: Mapping[str, Any] | None = None
     ) -> TriggerResult | None:
-        """Ask for a snapshot around now; None when capture is off."""
+        """Ask for a snapshot around now; None when capture is off. Whatever the outcome, a
+        `snapshot` event saying it goes out with the next `check` (a refusal included)."""
+        result = self._trigger(kind, reason, source, now_ns, details)
+        if result is not None:
+            self._pending.append(self._snapshot_event(result, kind, reason, now_ns))
+        return result
+
+    def _trigger(
+        self, kind: str, reason: str, source: str, now_ns: int, details: Mapping[str, Any] | None
+    ) -> TriggerResult | None:
         if self.writer is None:
             return None
         self._clock_ns = now_ns
@@ -392,10 +401,11 @@ class Monitor:
                     "novel_condition": c.on_novel_condition and e.severity >= Severity.WARN,
                 }.get(e.kind, e.kind in CAPTURE_KINDS)
                 if wanted:
-                    result = self.capture(e.kind, e.reason, e.source, now_ns, e.details)
+                    result = self._trigger(e.kind, e.reason, e.source, now_ns, e.details)
                     if result is not None:
-                        events.append(self._snapshot_event(result, e, now_ns))
+                        events.append(self._snapshot_event(result, e.kind, e.reason, now_ns))
             self.writer.poll(now_ns)
+            events += [self._notice_event(n, now_ns) for n in self.writer.drain_notices()]
             status = self.writer.status()
             if status.snapshots_written > self._announced_written and status.last_path is not None:
                 self._announced_written = status.snapshots_written
@@ -411,23 +421,42 @@ class Monitor:
                 )
         return events
 
-    def _snapshot_event(self, result: TriggerResult, cause: Event, now_ns: int) -> Event:
+    def _snapshot_event(self, result: TriggerResult, kind: str, reason: str, now_ns: int) -> Event:
         if result.accepted:
             return Event(
                 "snapshot",
                 "capture",
                 Severity.OK,
-                f"snapshot {result.outcome}: {result.path} ({cause.reason})",
+                f"snapshot {result.outcome}: {result.path} ({reason})",
                 now_ns,
-                {"path": str(result.path), "outcome": result.outcome, "trigger": cause.kind},
+                {"path": str(result.path), "outcome": result.outcome, "trigger": kind},
             )
+        # A trigger not taken is an event too; not a warning: cooldown and rate are by design,
+        # and a capture stop is the capture status's ERROR already.
         return Event(
             "snapshot",
             "capture",
             Severity.OK,
             f"snapshot not taken ({result.outcome}): {result.reason}",
             now_ns,
-            {"outcome": result.outcome, "trigger": cause.kind},
+            {"outcome": result.outcome, "trigger": kind, "why": result.reason},
+        )
+
+    def _notice_event(self, notice: CaptureNotice, now_ns: int) -> Event:
+        """A `snapshot` event for what the writer did on its own (refused, failed, deleted...)."""
+        level = {"recovered": Severity.OK, "deleted": Severity.OK, "failed": Severity.ERROR}
+        return Event(
+            "snapshot",
+            "capture",
+            level.get(notice.outcome, Severity.WARN),
+            f"snapshot {notice.outcome}: {notice.reason}",
+            now_ns,
+            {
+                "outcome": notice.outcome,
+                "snapshot": notice.name,
+                "path": None if notice.path is None else str(notice.path),
+                "why": notice.reason,
+            },
         )
 
     def _transition(

@@ -26,6 +26,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from gap_monitor.core.capture.log_limit import RefusalLog
 from gap_monitor.core.capture.policy import OutputDirError
 from gap_monitor.core.conditions.profile import Profile
 from gap_monitor.core.config import NODE_NAME, MonitorConfig, config_from_parameters, unflatten
@@ -94,6 +95,7 @@ class MonitorNode(Node):
         self._event_pub = self.create_publisher(String, "~/events", EVENTS_QOS)
         self._scores_pub = self.create_publisher(String, "~/scores", 10)
         self.events_published = 0
+        self._refusal_log = RefusalLog()  # every refusal is an event; the log gets a sample
         self.internal_errors = 0
         for sub in self.subscriptions_by_topic.values():
             self._subscribe(sub)
@@ -169,33 +171,26 @@ class MonitorNode(Node):
     def _emit(self, event: Event) -> None:
         self._event_pub.publish(String(data=event.to_json()))
         self.events_published += 1
+        line = self._refusal_log.line(event)
+        if line is None:
+            return
         # rclpy ties a severity to each logging call site, so warn and info need separate calls.
         if event.severity >= Severity.WARN:
-            self.get_logger().warning(event.reason)
+            self.get_logger().warning(line)
         else:
-            self.get_logger().info(event.reason)
+            self.get_logger().info(line)
 
     def _on_capture(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         now = self._now_ns()
         result = self.monitor.capture(
             "manual", "manual capture service", self.get_fully_qualified_name(), now
         )
+        # The monitor queues a `snapshot` event for every outcome; it goes out with the next check.
         if result is None:
             response.success, response.message = False, "capture is disabled (capture.enabled: false)"
         else:
             response.success = result.accepted
-            response.message = str(result.path) if result.accepted else f"{result.outcome}: {result.reason}"
-            if result.accepted:
-                self._emit(
-                    Event(
-                        "snapshot",
-                        "capture",
-                        Severity.OK,
-                        f"snapshot {result.outcome}: {result.path} (manual capture service)",
-                        now,
-                        {"path": str(result.path), "trigger": "manual"},
-                    )
-                )
+            response.message = result.answer()
         return response
 
     def _on_clock_jump(self, jump: Any) -> None:

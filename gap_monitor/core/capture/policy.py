@@ -31,6 +31,7 @@ __all__ = [
     "COMPRESSIONS",
     "ON_QUOTA",
     "TMP_MARK",
+    "CaptureNotice",
     "OutputDirError",
     "RefusedError",
     "SnapshotSettings",
@@ -143,6 +144,40 @@ class TriggerResult:
     def accepted(self) -> bool:
         return self.outcome in ("started", "extended")
 
+    def answer(self) -> str:
+        """What a requester is told: a refusal and why, or what was queued and that it may still
+        be refused (the quota and free-space check runs when the snapshot is written)."""
+        if not self.accepted:
+            return f"{self.outcome}: {self.reason}"
+        what = "queued" if self.outcome == "started" else "joined the open snapshot"
+        return (
+            f"{what}: {self.path}; written when its post window ends, unless the quota or free-space "
+            "check then refuses it (a 'snapshot' event on ~/events says which)"
+        )
+
+
+@dataclass(frozen=True)
+class CaptureNotice:
+    """Something the writer did, or could not do, with no caller to answer: the monitor turns each
+    into a `snapshot` event (so a log line), so that no snapshot appears or vanishes silently.
+
+    `outcome` is 'recovered' (a complete snapshot left under its temporary name by a crash, now
+    renamed), 'lost' (an incomplete one, deleted), 'refused' (a started snapshot not written:
+    quota or free space), 'failed' (writing failed; the partial folder was removed) or 'deleted'
+    (an old snapshot removed to make room, on_quota 'delete_oldest'). `path` is the folder
+    concerned (final for 'recovered', else the one removed or planned).
+    """
+
+    outcome: str
+    name: str
+    reason: str
+    path: Path | None = None
+
+    @property
+    def lost_data(self) -> bool:
+        """Whether recorded data is gone (every outcome but 'recovered')."""
+        return self.outcome != "recovered"
+
 
 @dataclass(frozen=True)
 class SnapshotStatus:
@@ -161,6 +196,9 @@ class SnapshotStatus:
     last_error: str | None
     capture_stopped: bool
     stopped_reason: str | None
+    snapshots_refused: int = 0  # started, then not written (quota, free space, size)
+    snapshots_deleted: int = 0  # old ones removed to make room (on_quota 'delete_oldest')
+    snapshots_lost: int = 0  # writing failed, or an incomplete leftover removed at start
 
 
 def check_ring_buffer(settings: SnapshotSettings, ring_buffer: RingBuffer) -> list[str]:

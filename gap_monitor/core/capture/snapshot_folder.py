@@ -25,6 +25,8 @@ from gap_monitor.core.io import rosbag2
 from gap_monitor.core.io.mcap_writer import CHUNK_BYTES, McapStream
 
 __all__ = [
+    "DIR_MODE",
+    "FILE_MODE",
     "WRITE_BEHIND_BYTES",
     "SnapshotEnd",
     "SnapshotFolder",
@@ -35,6 +37,7 @@ __all__ = [
     "free_path",
     "fsync_dir",
     "open_output",
+    "write_new_file",
 ]
 
 TRIGGER_RECORD = "gap_monitor.trigger"
@@ -43,6 +46,10 @@ SNAPSHOT_RECORD = "gap_monitor.snapshot"
 # already on it leave the page cache (see `SnapshotMcap.write_behind`).
 WRITE_BEHIND_BYTES = 32 * 1024 * 1024
 _WRITE_BUFFER_BYTES = 1024 * 1024
+# Snapshots hold whatever the robot saw: readable by the owner's group, never by everyone, and
+# never writable by others whatever the process umask is.
+DIR_MODE = 0o750
+FILE_MODE = 0o640
 
 
 @dataclass
@@ -75,8 +82,20 @@ class SnapshotEnd:
 
 
 def open_output(path: Path) -> IO[bytes]:
-    """A new file (never an existing one) for writing, with a large buffer."""
-    return path.open("xb", buffering=_WRITE_BUFFER_BYTES)
+    """A new file (never an existing one) for writing, with a large buffer, mode FILE_MODE
+    whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)  # the umask may have removed bits, or left others' write on
+        return os.fdopen(fd, "wb", buffering=_WRITE_BUFFER_BYTES)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def write_new_file(path: Path, data: bytes) -> None:
+    """Write `data` to the new file `path` (see `open_output`) and fsync it."""
+    _write_synced(open_output, path, data)
 
 
 @dataclass(frozen=True)

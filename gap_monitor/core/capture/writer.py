@@ -37,11 +37,19 @@ left to write when the post window ends. A message that still arrives older than
 streamed (or a latched message replaced, or a window cut short) makes the writer rewrite the
 MCAP sorted at the end, so messages are always in log-time order.
 At the end the files are fsynced (files and folder), then the folder is renamed to `<name>/`, so
-a folder without the `.tmp-` suffix is always complete; temporary leftovers (from a crash or
-SIGKILL) are removed when a writer starts. Quotas are checked when a snapshot starts, against
+a folder without the `.tmp-` suffix is always complete. Temporary leftovers (from a crash or
+SIGKILL) are looked at when a writer starts: a complete one is renamed to its final name, an
+incomplete one deleted (`recovery`). Folders are created with mode 0750 and files 0640, whatever
+the umask. Quotas are checked when a snapshot starts, against
 its size estimated from the pre-window scaled to pre_s + post_s (and again once it is written);
 a full disk or any OSError while writing removes the temporary folder and stops capture with a
 diagnostic (see `status()`); nothing is raised to the caller.
+
+Nothing happens silently: a trigger's result says what was decided then (a started snapshot is
+only queued: the quota and free-space check when writing may still refuse it), and everything
+the writer decides later -- a snapshot refused, a write failed, an old snapshot deleted to make
+room, a leftover recovered or deleted -- is a `CaptureNotice` the owner collects with
+`drain_notices()` (the monitor turns them into events) and counts in `status()`.
 """
 
 from __future__ import annotations
@@ -61,6 +69,7 @@ from typing import Any
 
 from gap_monitor.core.capture.policy import (
     TMP_MARK,
+    CaptureNotice,
     OutputDirError,
     RefusedError,
     SnapshotSettings,
@@ -75,8 +84,10 @@ from gap_monitor.core.capture.policy import (
     room_needed,
     snapshot_name,
 )
+from gap_monitor.core.capture.recovery import recover_temporary
 from gap_monitor.core.capture.ring_buffer import BufferedMessage, RingBuffer
 from gap_monitor.core.capture.snapshot_folder import (
+    DIR_MODE,
     SnapshotEnd,
     SnapshotFolder,
     SnapshotStart,
@@ -156,10 +167,14 @@ class SnapshotWriter:
         self._clock = clock
         self._options = WriteOptions() if options is None else options
         self._dir = settings.output_dir
-        self._prepare_dir()
-
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
+        self._notices: list[CaptureNotice] = []
+        self._refused = 0
+        self._deleted = 0
+        self._lost = 0
+        self._prepare_dir()
+
         self._collecting: _Collecting | None = None
         self._limits = StartLimits(settings)
         self._reserved: set[str] = set()
@@ -267,7 +282,16 @@ class SnapshotWriter:
                 last_error=self._last_error,
                 capture_stopped=self._stopped_reason is not None,
                 stopped_reason=self._stopped_reason,
+                snapshots_refused=self._refused,
+                snapshots_deleted=self._deleted,
+                snapshots_lost=self._lost,
             )
+
+    def drain_notices(self) -> list[CaptureNotice]:
+        """What the writer did or refused since the last call (oldest first); see `CaptureNotice`."""
+        with self._lock:
+            notices, self._notices = self._notices, []
+            return notices
 
     def resume(self) -> None:
         """Clear a capture stop (e.g. after an operator freed disk space); usage is rescanned."""
@@ -299,6 +323,16 @@ class SnapshotWriter:
         self._thread.join(timeout_s)
 
     # -- trigger-side internals (lock held) -----------------------------------------------------
+
+    def _note(self, notice: CaptureNotice) -> None:
+        """Record a notice and count it (lock held)."""
+        self._notices.append(notice)
+        if notice.outcome == "refused":
+            self._refused += 1
+        elif notice.outcome == "deleted":
+            self._deleted += 1
+        elif notice.outcome in ("lost", "failed"):
+            self._lost += 1
 
     def _reject(self, outcome: str, reason: str) -> TriggerResult:
         self._rejected += 1
@@ -406,6 +440,7 @@ class SnapshotWriter:
                 stream.discard()
             with self._lock:
                 self._last_error = f"snapshot {name} failed: {type(err).__name__}: {err}"
+                self._note(CaptureNotice("failed", name, self._last_error, self._dir / name))
         return None
 
     def _begin(self, start: SnapshotStart) -> SnapshotFolder | None:
@@ -416,6 +451,8 @@ class SnapshotWriter:
                 self._last_error = f"snapshot {start.name} not written: {refused.reason}"
                 if refused.stop:
                     self._stopped_reason = refused.reason
+                stops = "; capture stopped" if refused.stop else ""
+                self._note(CaptureNotice("refused", start.name, self._last_error + stops, start.path))
             return None
         msgtypes = {rosbag2.type_name(t.msgtype) for t in start.topics.values()}
         definitions, problems = rosbag2.message_definitions(msgtypes)
@@ -423,6 +460,7 @@ class SnapshotWriter:
             with self._lock:
                 self._last_error = f"snapshot {start.name}: schema left empty: {'; '.join(problems)}"
         folder = Path(tempfile.mkdtemp(prefix=start.name + TMP_MARK, dir=self._dir))
+        folder.chmod(DIR_MODE)
         stream = SnapshotFolder(
             start, folder, self._settings, definitions, self._buffer.topics, self._options
         )
@@ -466,9 +504,10 @@ class SnapshotWriter:
             with self._lock:
                 on_disk = list(self._on_disk)
             free = shutil.disk_usage(self._dir).free
-            if not room_needed(self._settings, estimate, on_disk, free):
+            why = room_needed(self._settings, estimate, on_disk, free)
+            if not why:
                 return
-            self._delete(on_disk[0][0])
+            self._delete(on_disk[0][0], f"to make room for a snapshot of ~{estimate} bytes ({why})")
 
     def _after_write(self, newest: str) -> None:
         # The estimate is uncompressed, but folder overhead can still tip the total over.
@@ -482,12 +521,15 @@ class SnapshotWriter:
                 with self._lock:
                     self._stopped_reason = f"quota reached ({over}); on_quota is {self._settings.on_quota!r}"
                 return
-            self._delete(oldest)
+            self._delete(oldest, f"after writing {newest} ({over})")
 
-    def _delete(self, name: str) -> None:
+    def _delete(self, name: str, why: str) -> None:
         shutil.rmtree(self._dir / name, ignore_errors=True)
         with self._lock:
-            self._on_disk = [(n, size) for n, size in self._on_disk if n != name]
+            size = sum(s for n, s in self._on_disk if n == name)
+            self._on_disk = [(n, s) for n, s in self._on_disk if n != name]
+            reason = f"deleted the oldest snapshot {name} ({size} bytes), on_quota 'delete_oldest', {why}"
+            self._note(CaptureNotice("deleted", name, reason, self._dir / name))
 
     def _stop(self, name: str, err: OSError) -> None:
         code = errno.errorcode.get(err.errno or 0, "")
@@ -499,13 +541,17 @@ class SnapshotWriter:
         with self._lock:
             self._last_error = reason
             self._stopped_reason = reason
+            self._note(CaptureNotice("failed", name, reason + "; capture stopped", self._dir / name))
 
     # -- output directory ---------------------------------------------------------------------
 
     def _prepare_dir(self) -> None:
         path = self._dir
         try:
+            created = [p for p in (path, *path.parents) if not p.exists()]
             path.mkdir(parents=True, exist_ok=True)
+            for folder in created:  # an existing folder keeps the mode its owner gave it
+                folder.chmod(DIR_MODE)
             probe = Path(tempfile.mkstemp(prefix=".gap_monitor-probe-", dir=path)[1])
             try:
                 with probe.open("wb") as f:
@@ -518,9 +564,15 @@ class SnapshotWriter:
             raise OutputDirError(
                 f"snapshot output_dir {str(path)!r} is not a writable directory: {err.strerror or err}"
             ) from err
-        for child in path.iterdir():
+        for child in sorted(path.iterdir()):
             if is_temporary_name(child.name) and child.is_dir():
-                shutil.rmtree(child, ignore_errors=True)
+                try:
+                    notice = recover_temporary(child)
+                except OSError as err:
+                    shutil.rmtree(child, ignore_errors=True)
+                    why = f"leftover {child.name} could not be recovered and was deleted: {err}"
+                    notice = CaptureNotice("lost", child.name, why)
+                self._note(notice)
 
     def _scan(self) -> list[tuple[str, int]]:
         found = []

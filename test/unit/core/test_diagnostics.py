@@ -356,6 +356,10 @@ def test_capture_values_and_levels() -> None:
         "snapshots_on_disk": "3",
         "bytes_used": "1000",
         "quota_bytes": "5000",
+        "triggers_refused": "0",
+        "snapshots_refused": "0",
+        "snapshots_deleted": "0",
+        "snapshots_lost": "0",
         "buffer_bytes": "300",
         "buffer_budget_bytes": "4096",
         "last_trigger": "",
@@ -366,6 +370,17 @@ def test_capture_values_and_levels() -> None:
         "gm", snapshot_status(last_trigger={"reason": "skew"}, last_path=Path("/s/1_skew")), BUFFER
     )
     assert (written.values["last_trigger"], written.values["last_path"]) == ("skew", "/s/1_skew")
+    counted = capture_status(
+        "gm",
+        snapshot_status(triggers_rejected=25, snapshots_refused=1, snapshots_deleted=2, snapshots_lost=3),
+        BUFFER,
+    ).values
+    assert [counted[k] for k in ("triggers_refused", "snapshots_refused", "snapshots_deleted")] == [
+        "25",
+        "1",
+        "2",
+    ]
+    assert counted["snapshots_lost"] == "3"
     warn = capture_status("gm", snapshot_status(last_error="disk slow"), BUFFER)
     assert (warn.level, warn.message) == (Severity.WARN, "last error: disk slow")
     stopped = capture_status("gm", snapshot_status(capture_stopped=True, stopped_reason="ENOSPC"), BUFFER)
@@ -668,6 +683,10 @@ EXPECTED = [
             ("snapshots_on_disk", "0"),
             ("bytes_used", "0"),
             ("quota_bytes", "10737418240"),
+            ("triggers_refused", "0"),
+            ("snapshots_refused", "0"),
+            ("snapshots_deleted", "0"),
+            ("snapshots_lost", "0"),
             ("buffer_bytes", "215044"),
             ("buffer_budget_bytes", "8388608"),
             ("last_trigger", ""),

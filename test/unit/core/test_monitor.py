@@ -415,3 +415,29 @@ def test_each_analyser_runs_with_the_settings_its_config_section_builds(tmp_path
     assert (pair.settings, pair.limits) == (config.timing.skew_settings(), config.skew_pairs[0].skew_limits())
     assert m.feed is not None and m.feed.settings == config.conditions.feature_settings()
     assert m.motion is not None and m.motion.settings == config.motion_offset.estimator_settings()
+
+
+def test_every_capture_refused_is_an_event_with_its_reason(tmp_path):
+    capture: dict[str, float] = {"pre_s": 2.0, "post_s": 0.0, "cooldown_s": 30.0, "min_free_bytes": 0}
+    params = {**PARAMS, "capture": capture}
+    monitor = Monitor(config_from_parameters(params), 1_000 * NS, output_dir=tmp_path / "snaps")
+    results = [monitor.capture("manual", "operator", "test", 1_000 * NS + k) for k in range(26)]
+    assert results[0] is not None and results[0].accepted
+    assert all(r is not None and r.outcome == "cooldown" for r in results[1:])
+    events = [e for e in monitor.check(1_000 * NS + 100) if e.kind == "snapshot"]
+    assert [e.details["outcome"] for e in events] == ["started"] + ["cooldown"] * 25
+    assert all("cooldown_s 30" in e.details["why"] for e in events[1:])
+    assert monitor.writer is not None and monitor.writer.status().triggers_rejected == 25
+    monitor.close(1_001 * NS)
+
+
+def test_writer_notices_become_snapshot_events(tmp_path):
+    leftover = tmp_path / "snaps" / "20261121T053012Z_skew.tmp-abc123"
+    leftover.mkdir(parents=True)
+    (leftover / "partial_0.mcap").write_bytes(b"\x89MCAP0\r\n")
+    monitor = Monitor(config_from_parameters(PARAMS), 1_000 * NS, output_dir=tmp_path / "snaps")
+    (lost,) = [e for e in monitor.check(1_000 * NS) if e.kind == "snapshot"]
+    assert lost.details["outcome"] == "lost" and lost.severity == Severity.WARN
+    assert leftover.name in lost.reason and "no metadata.yaml" in lost.reason
+    assert not leftover.exists()
+    monitor.close(1_000 * NS)
