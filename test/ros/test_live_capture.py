@@ -83,13 +83,14 @@ def test_stall_failure_message_and_service_each_write_a_snapshot(context, spawn,
     # 2. A failure message on the failure topic.
     failure_pub.publish(String(data="gripper dropped the part"))
     assert spin_until(executor, lambda: len(written()) >= 2, 12.0)
-    # 3. The manual service answers with the snapshot's path.
+    # 3. The manual service answers with the snapshot's path, queued (it may still be refused).
     assert capture.wait_for_service(timeout_sec=5.0)
     future = capture.call_async(Trigger.Request())
     assert spin_until(executor, future.done, 5.0)
     response = future.result()
-    assert response.success, response.message
-    assert spin_until(executor, lambda: Path(response.message).is_dir(), 12.0)
+    assert response.success and response.message.startswith("queued: "), response.message
+    queued = Path(response.message.removeprefix("queued: ").split(";", 1)[0])
+    assert spin_until(executor, queued.is_dir, 12.0)
     monitor.close()
 
     kinds = {}
@@ -102,4 +103,4 @@ def test_stall_failure_message_and_service_each_write_a_snapshot(context, spawn,
     assert set(kinds) == {"stream_state", "failure_topic", "manual"}
     failure = kinds["failure_topic"][3]["triggers"][0]["event"]
     assert "gripper dropped the part" in failure["reason"]
-    assert Path(response.message) == kinds["manual"][0]
+    assert queued == kinds["manual"][0]
