@@ -1,4 +1,8 @@
-"""`gap-monitor check-config PARAMS.yaml`: validate a monitor parameter file and list its streams."""
+"""`gap-monitor check-config PARAMS.yaml`: validate a monitor parameter file and list its streams.
+
+It runs the node's own start-up checks (`check_startup`: at least one stream, the profile loads,
+the snapshot folder is usable), so a file it calls OK is one the node starts with.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gap_monitor.core.config import load_config
+    from gap_monitor.core.config import check_params_file, check_startup, load_config, node_key_matches
 
+    keys = check_params_file(args.params_file)
     config = load_config(args.params_file, args.node_name)
+    check_startup(config, source=args.params_file)
+    if not any(node_key_matches(key, f"/robot1/{args.node_name}") for key in keys):
+        # Under `ros2 launch ... namespace:=robot1` such a file would give the node no parameters.
+        print(
+            f"note: no key reaches the node under a namespace; key it '/**' to match /NS/{args.node_name} too"
+        )
     print(f"{args.params_file}: OK, {len(config.streams)} stream(s)")
     for s in config.streams:
         print(f"  {s.modality:7s} {s.name:12s} {s.topic} ({s.msgtype}, {s.rate_hz:g} Hz)")

@@ -28,8 +28,14 @@ from std_srvs.srv import Trigger
 
 from gap_monitor.core.capture.log_limit import RefusalLog
 from gap_monitor.core.capture.policy import OutputDirError
-from gap_monitor.core.conditions.profile import Profile
-from gap_monitor.core.config import NODE_NAME, MonitorConfig, config_from_parameters, unflatten
+from gap_monitor.core.config import (
+    NODE_NAME,
+    MonitorConfig,
+    check_params_files,
+    check_startup,
+    config_from_parameters,
+    unflatten,
+)
 from gap_monitor.core.diagnostics import StatusReport
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.monitor import Monitor
@@ -71,17 +77,16 @@ class MonitorNode(Node):
             automatically_declare_parameters_from_overrides=True,
             **node_kwargs,
         )
+        source = f"{self.get_fully_qualified_name()} parameters"
         if config is None:
             params = {name: p.value for name, p in self.get_parameters_by_prefix("").items()}
-            source = f"{self.get_fully_qualified_name()} parameters"
             config = config_from_parameters(unflatten(params), source=source)
+        # No streams, no profile, no usable snapshot folder: refuse, as `check-config` says.
+        profile = check_startup(config, output_dir, source)
         self.config = config
         self._clock = self.get_clock()
         # Sim time (use_sim_time) makes the clock read /clock; kept current by the jump callback.
         self._read_clock = self._clock_is_not_the_system_clock()
-        profile = (
-            Profile.load(Path(config.conditions.profile).expanduser()) if config.conditions.profile else None
-        )
         self.monitor = Monitor(config, self._now_ns(), output_dir=output_dir, profile=profile)
         self.subscriptions_by_topic = {
             s.topic: Subscription(s.topic, s.msgtype, s.queue_depth, s.reliability) for s in config.streams
@@ -289,8 +294,22 @@ def one_blas_thread() -> bool:
     return False
 
 
+def params_file_refusal(args: Sequence[str]) -> str | None:
+    """Why the node must not start on its `--params-file`s, checked before rclpy.init: rcl reads
+    them there and dies on a bad one with an RCLError traceback. None when they may be read."""
+    try:
+        check_params_files(args, NODE_NAME)
+    except InputError as exc:
+        return f"monitor: refusing to start: {exc}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv if argv is None else argv)
+    refusal = params_file_refusal(args)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return 2
     # One OpenCV thread: the per-frame work is small, and a thread pool on a robot's few cores
     # costs more in hand-offs than it saves, and competes with the robot's own processes.
     # One BLAS thread for the same reason.

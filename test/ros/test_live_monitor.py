@@ -187,6 +187,26 @@ def test_node_refuses_to_start_on_bad_config(domain_id):
     assert "health.stale_timeout: 1.0: unknown key" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("ros_args", "expected"),
+    [
+        (["--params-file", "/bin/ls"], "not a text (UTF-8) file"),  # before rclpy: no RCLError
+        (["--params-file", "/no/such/params.yaml"], "cannot read"),
+        ([], "streams: none configured"),  # `ros2 run gap_monitor monitor` without a params file
+    ],
+)
+def test_node_refuses_to_start_without_usable_params(domain_id, ros_args, expected):
+    result = subprocess.run(
+        [sys.executable, "-m", "gap_monitor.ros.monitor_node", "--ros-args", *ros_args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.returncode == 2
+    assert expected in result.stderr and "Traceback" not in result.stderr
+
+
 def test_scripted_stamp_offset_raises_skew_event_within_3s(context, spawn, tmp_path):
     config = replace(load_config(CONFIG), capture=CaptureConfig(enabled=False))
     monitor = MonitorNode(config, context=context)

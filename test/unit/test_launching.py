@@ -1,7 +1,9 @@
 from pathlib import Path
 
+import pytest
 import yaml
 
+from gap_monitor.core.config import node_key_matches
 from gap_monitor.launching import default_params_file, monitor_nodes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,8 +21,9 @@ def test_default_monitor_node_spec():
     assert isinstance(params_file, str)
     assert Path(params_file).name == "monitor.yaml"
     assert Path(params_file).is_file()
-    # The file names the node the spec starts, so its parameters reach it.
-    assert node.name in yaml.safe_load(Path(params_file).read_text())
+    # The file has a key that reaches the node the spec starts.
+    keys = yaml.safe_load(Path(params_file).read_text())
+    assert any(node_key_matches(k, f"/{node.name}") for k in keys)
     assert overrides == {"use_sim_time": False}
     assert node.remappings == ()
 
@@ -66,3 +69,11 @@ def test_every_launch_argument_is_described():
         if not any(k.arg == "description" for k in node.keywords)
     ]
     assert not undescribed, f"launch arguments without a description: {undescribed}"
+
+
+@pytest.mark.parametrize("namespace", ["robot1", "fleet/robot1"])
+def test_shipped_params_reach_the_monitor_under_a_namespace(namespace):
+    (node,) = monitor_nodes(namespace=namespace)
+    # The source tree's file: the installed copy equals it once built (test below).
+    keys = yaml.safe_load((REPO / "config" / "monitor.yaml").read_text())
+    assert any(node_key_matches(k, f"/{node.namespace}/{node.name}") for k in keys), keys

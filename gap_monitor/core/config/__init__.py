@@ -19,7 +19,17 @@ from gap_monitor.core.config.parsing import (
     flatten,
     load_config,
     parameters_from_file,
+    params_document,
     unflatten,
+)
+from gap_monitor.core.config.startup import (
+    check_params_file,
+    check_params_files,
+    check_startup,
+    node_key_matches,
+    node_name_from_ros_args,
+    output_dir_problem,
+    params_files_in_ros_args,
 )
 from gap_monitor.core.config.triggers import TRIGGER_KEYS, parse_triggers, triggers_from_parameters
 from gap_monitor.core.config.validation import Checker, is_topic_name
@@ -38,11 +48,19 @@ __all__ = [
     "SkewPairConfig",
     "StreamConfig",
     "TimingConfig",
+    "check_params_file",
+    "check_params_files",
+    "check_startup",
     "config_from_parameters",
     "flatten",
     "is_topic_name",
     "load_config",
+    "node_key_matches",
+    "node_name_from_ros_args",
+    "output_dir_problem",
     "parameters_from_file",
+    "params_document",
+    "params_files_in_ros_args",
     "parse_triggers",
     "triggers_from_parameters",
     "unflatten",

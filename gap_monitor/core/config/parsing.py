@@ -1,6 +1,6 @@
 """A ROS 2 parameter file -> a validated `MonitorConfig`.
 
-The same YAML (`gap_monitor: ros__parameters: ...`) drives the node (`--params-file`), the CLI and the
+The same YAML (`/**: ros__parameters: ...`) drives the node (`--params-file`), the CLI and the
 tests. Validation collects every problem before raising, so a user fixes a file in one pass.
 """
 
@@ -307,17 +307,41 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
     return config
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where (PyYAML's own text spans several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"not valid YAML{where}: {what}"
+
+
+def params_document(path: str | Path) -> dict[str, Any]:
+    """A ROS params file's top level (node name -> section), or a ConfigError saying in one line
+    why the file is not one: unreadable, not text (binary), not YAML, empty, not a mapping."""
+    p = Path(path)
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read: {exc.strerror or exc}"], str(p)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [f"{p}: not a text (UTF-8) file: byte {exc.start} is {exc.object[exc.start]:#04x}"], str(p)
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{p}: {_yaml_problem(exc)}"], str(p)) from exc
+    if doc is None:
+        raise ConfigError(
+            [f"{p}: empty: a mapping of node names (e.g. '/**') holding 'ros__parameters'"], str(p)
+        )
+    if not isinstance(doc, Mapping):
+        raise ConfigError([f"<top level>: {type(doc).__name__}: a mapping of node names"], str(p))
+    return dict(doc)
+
+
 def parameters_from_file(path: str | Path, node_name: str = NODE_NAME) -> dict[str, Any]:
     """The `ros__parameters` mapping for `node_name` (or the `/**` wildcard) in a ROS params file."""
     p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text())
-    except OSError as exc:
-        raise ConfigError([f"{p}: cannot read: {exc.strerror or exc}"], str(p)) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{p}: not valid YAML: {exc}"], str(p)) from exc
-    if not isinstance(doc, Mapping):
-        raise ConfigError([f"<top level>: {type(doc).__name__}: a mapping of node names"], str(p))
+    doc = params_document(p)
     candidates = [node_name, f"/{node_name}", "/**"]
     # Namespaced node keys such as `/robot/gap_monitor` match on their last component too.
     candidates += [k for k in doc if isinstance(k, str) and k.rsplit("/", 1)[-1] == node_name]

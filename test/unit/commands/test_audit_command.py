@@ -100,7 +100,7 @@ def test_pairs_argument_and_unknown_pair_topic(stereo_bag: Path, capsys: Capture
 def test_config_rates_pairs_and_missing_streams(stereo_bag: Path, tmp_path: Path, capsys: Capture) -> None:
     params = tmp_path / "params.yaml"
     params.write_text(
-        "gap_monitor:\n"
+        "/**:\n"
         "  ros__parameters:\n"
         "    cameras:\n"
         "      left: {topic: /left, rate_hz: 30.0}\n"
@@ -129,7 +129,7 @@ def test_config_rates_pairs_and_missing_streams(stereo_bag: Path, tmp_path: Path
 
 def test_bad_config_exits_2_naming_the_file(stereo_bag: Path, tmp_path: Path, capsys: Capture) -> None:
     params = tmp_path / "bad.yaml"
-    params.write_text("gap_monitor:\n  ros__parameters:\n    imus:\n      imu: {topic: /imu, rate_hz: -5}\n")
+    params.write_text("/**:\n  ros__parameters:\n    imus:\n      imu: {topic: /imu, rate_hz: -5}\n")
     code, out, err = cli(capsys, str(stereo_bag), "--config", str(params))
     assert code == 2 and out == ""
     assert str(params) in err and "imus.imu.rate_hz" in err

@@ -88,6 +88,6 @@ def test_cli_prints_events_and_paths_and_rejects_bad_input(stalled_recording, tm
     assert REPLAY.main([str(tmp_path / "missing"), "-o", str(tmp_path / "o2")]) == 2
     assert "missing" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
-    bad.write_text("gap_monitor:\n  ros__parameters:\n    imus: {x: {topic: /x, rate_hz: -1}}\n")
+    bad.write_text("/**:\n  ros__parameters:\n    imus: {x: {topic: /x, rate_hz: -1}}\n")
     assert REPLAY.main([str(stalled_recording), "--config", str(bad)]) == 2
     assert "imus.x.rate_hz" in capsys.readouterr().err
