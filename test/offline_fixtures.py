@@ -286,6 +286,14 @@ def late_camera_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _write_bag(tmp_path_factory.mktemp("late_camera") / "bag", messages)
 
 
+@pytest.fixture(scope="session")
+def status_only_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Nothing to time, profile or monitor: 20 std_msgs/String on /status, 10 Hz."""
+    messages = [("/status", "std_msgs/msg/String", AUDIT_BASE_NS + i * 100 * MS, _text(f"ok {i}"))
+                for i in range(20)]  # fmt: skip
+    return _write_bag(tmp_path_factory.mktemp("status_only") / "bag", messages)
+
+
 # ----------------------------------------------------------------------------------------------
 # Small MCAP files damaged on purpose (what a failing disk or a cut copy leaves)
 
