@@ -437,7 +437,7 @@ def _read_recording(
                 scored(feed.push(msg.topic, msg.log_time_ns, msg.data))
         scored(feed.flush())
     except RecordingError as exc:
-        raise ReportInputError(f"{rec.path}: cannot read: {exc}") from exc
+        raise ReportInputError(str(exc)) from exc  # the reading layer names the file and what is wrong
     if progress is not None:
         progress(label, done, total)
     for collector in collectors.values():
