@@ -7,6 +7,7 @@ They are session-scoped: recording the sim and building its report take about 10
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,6 +16,9 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 import pytest
+from mcap.reader import make_reader
+from mcap.writer import CompressionType
+from mcap.writer import Writer as McapWriter
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
@@ -280,6 +284,80 @@ def late_camera_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
         stamp = AUDIT_BASE_NS + round(t * NS)
         messages.append(("/imu", "sensor_msgs/msg/Imu", stamp + MS, _imu(stamp, rig.imu(float(t)).gyro)))
     return _write_bag(tmp_path_factory.mktemp("late_camera") / "bag", messages)
+
+
+@pytest.fixture(scope="session")
+def status_only_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Nothing to time, profile or monitor: 20 std_msgs/String on /status, 10 Hz."""
+    messages = [("/status", "std_msgs/msg/String", AUDIT_BASE_NS + i * 100 * MS, _text(f"ok {i}"))
+                for i in range(20)]  # fmt: skip
+    return _write_bag(tmp_path_factory.mktemp("status_only") / "bag", messages)
+
+
+# ----------------------------------------------------------------------------------------------
+# Small MCAP files damaged on purpose (what a failing disk or a cut copy leaves)
+
+
+def _write_imu_mcap(path: Path, compression: CompressionType) -> Path:
+    """2 s of a 200 Hz /imu as a bare .mcap written by the mcap library (chunk CRCs included)."""
+    with path.open("wb") as f:
+        writer = McapWriter(f, compression=compression, chunk_size=8192)
+        writer.start(profile="ros2", library="test")
+        schema = writer.register_schema("sensor_msgs/msg/Imu", "ros2msg", b"")
+        channel = writer.register_channel("/imu", "cdr", schema)
+        for i in range(400):
+            stamp = AUDIT_BASE_NS + i * 5 * MS
+            writer.add_message(channel, log_time=stamp, data=_imu(stamp, np.zeros(3)), publish_time=stamp)
+        writer.finish()
+    return path
+
+
+def damage_first_chunk(path: Path, damage: str) -> None:
+    """Damage the first chunk of an MCAP file in place:
+    payload: one byte of the first message's payload (the chunk's CRC no longer matches);
+    framing: the first message record's length, with the CRC zeroed as rosbags writes it;
+    lz4_frame: a flag byte of the lz4 frame header; lz4_data: the second half of the lz4 data
+    zeroed (both with the CRC zeroed, so that decompression is what fails)."""
+    with path.open("rb") as f:
+        chunk = make_reader(f).get_summary().chunk_indexes[0]
+    data = bytearray(path.read_bytes())
+    crc_at = chunk.chunk_start_offset + 9 + 24
+    pos = crc_at + 4
+    (name_length,) = struct.unpack_from("<I", data, pos)
+    pos += 4 + name_length
+    (size,) = struct.unpack_from("<Q", data, pos)
+    pos += 8
+    if damage in ("payload", "framing"):
+        while data[pos] != 0x05:  # schema and channel records come first
+            pos += 9 + struct.unpack_from("<Q", data, pos + 1)[0]
+        if damage == "payload":
+            data[pos + 9 + 22 + 10] ^= 0xFF
+        else:
+            struct.pack_into("<Q", data, pos + 1, 2**62)
+            struct.pack_into("<I", data, crc_at, 0)
+    elif damage == "lz4_frame":
+        data[pos + 4] ^= 0x02  # the FLG byte's reserved bit
+        struct.pack_into("<I", data, crc_at, 0)
+    elif damage == "lz4_data":
+        data[pos + size // 2 : pos + size] = bytes(size - size // 2)
+        struct.pack_into("<I", data, crc_at, 0)
+    else:
+        raise ValueError(damage)
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def damaged_mcap(tmp_path: Path) -> Callable[[str], Path]:
+    """A small /imu recording with its first chunk damaged (see `damage_first_chunk`; "none": intact)."""
+
+    def write(damage: str) -> Path:
+        compression = CompressionType.LZ4 if damage.startswith("lz4") else CompressionType.NONE
+        path = _write_imu_mcap(tmp_path / f"{damage}.mcap", compression)
+        if damage != "none":
+            damage_first_chunk(path, damage)
+        return path
+
+    return write
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """`gap-monitor audit`: synchronization QA of recordings (what it checks: `gap_monitor.offline.audit`).
 
-Exit code: 0 when no finding reaches `--fail-on` (default error), 1 when one does, 2 for an
-unreadable recording, a bad config or a `--pairs` topic that no recording has."""
+Exit code: 0 when no finding reaches `--fail-on` (default error), 1 when one does (a recording with
+nothing to time is an ERROR finding), 2 for an unreadable or damaged recording, a bad config or a
+`--pairs` topic that no recording has."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ DESCRIPTION = (
     "Audit recordings (rosbag2 folders, .mcap/.db3 files, ROS 1 .bag files): per-topic "
     "rate, jitter, gaps, stamp problems and latency; header-stamp skew of topic pairs; "
     "camera-IMU time offset from motion. Exit code 0: no finding at the --fail-on level; "
-    "1: at least one; 2: unreadable input or bad config."
+    "1: at least one (a recording with no message on any topic with a header is an ERROR: "
+    "nothing to audit); 2: unreadable or damaged input or bad config."
 )
 
 

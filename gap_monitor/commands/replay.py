@@ -44,8 +44,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+DESCRIPTION = (
+    "Run the monitor's checks and triggers over recordings on their own clock, writing the snapshots "
+    "the node would have written. Exit code 0: replayed; 2: unusable input (a damaged recording, or "
+    "one with no message on the config's streams, or without --config on any sensor topic)."
+)
+
 COMMAND = Command(
-    "replay", "run the monitor's checks and triggers over recordings, writing snapshots", add_arguments, run
+    "replay",
+    "run the monitor's checks and triggers over recordings, writing snapshots",
+    add_arguments,
+    run,
+    description=DESCRIPTION,
 )
 
 if __name__ == "__main__":

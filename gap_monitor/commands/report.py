@@ -20,7 +20,8 @@ DESCRIPTION = (
     "Compare deployment recordings with a training-condition profile: per-feature "
     "distributions, a timeline of novelty scores, stream health and skew, the snapshot "
     "catalogue, collection targets for the data team and the sync audit. Writes a "
-    "self-contained HTML page and <name>.json beside it. Exit code 0: written; 2: unusable input."
+    "self-contained HTML page and <name>.json beside it. Exit code 0: written; 2: unusable input "
+    "(a damaged recording, or no message on any of the profile's streams in the recordings)."
 )
 
 

@@ -233,7 +233,7 @@ def _extract_one(
         _add_samples(result, feed.flush())
         progress(result.messages)
     except RecordingError as exc:
-        raise ProfilingError(f"{rec.path}: cannot read: {exc}") from exc
+        raise ProfilingError(str(exc)) from exc  # the reading layer names the file and what is wrong
     for topic in selected:
         summary = result.topics[topic]
         summary.log_time_fallbacks += feed.time_fallbacks[topic]

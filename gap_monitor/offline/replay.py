@@ -19,6 +19,7 @@ from gap_monitor.core.io.modalities import COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES,
 from gap_monitor.core.io.recordings import Recording, open_recording
 from gap_monitor.core.monitor import Monitor
 from gap_monitor.core.units import NS_PER_S
+from gap_monitor.errors import InputError
 
 
 @dataclass
@@ -66,6 +67,7 @@ def replay(
         if start is None or last is None:
             return result
         cfg = config or config_for_recording(rec)
+        _require_monitored_messages(rec, cfg, guessed=config is None)
         cfg = replace(cfg, capture=replace(cfg.capture, enabled=True, min_free_bytes=0))
         monitor = Monitor(cfg, start, output_dir=output_dir, profile=profile)
         monitored = {s.topic for s in cfg.streams}
@@ -88,6 +90,20 @@ def replay(
         p for p in output_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and ".tmp" not in p.name
     )
     return result
+
+
+def _require_monitored_messages(rec: Recording, config: MonitorConfig, guessed: bool) -> None:
+    """InputError when no monitored stream has a message: a replay that reads nothing would
+    report no events and exit 0, as if the recording were healthy."""
+    topics = rec.topics()
+    if any(topics[s.topic].count for s in config.streams if s.topic in topics):
+        return
+    found = ", ".join(f"{t} ({info.msgtype}, {info.count})" for t, info in topics.items()) or "(none)"
+    if guessed:
+        what = "any topic the monitor can watch (sensor message types, at least two messages)"
+    else:
+        what = f"any of the config's streams ({', '.join(s.topic for s in config.streams) or 'none'})"
+    raise InputError(f"{rec.path}: no messages on {what}; topics found: {found}")
 
 
 def _modality(msgtype: str, first: cdr.Buffer | None) -> str | None:

@@ -10,9 +10,12 @@ Order and selection are those of rosbags' MCAP reader (what `core.bags` reads wi
 against it): files in turn; within a file, the chunks of the summary's chunk index merged by log
 time, ties going to the chunk earlier in the file; within a chunk, messages sorted by log time
 (stable) and only those inside the chunk's stated time range. Files without a chunk index cannot
-be read this way (`McapViewError`; the caller falls back to the general reader). Chunk CRCs are
-not checked (checking means reading every byte); a corrupt payload then fails in the decoders,
-which count it as malformed.
+be read this way (`McapViewError`; the caller falls back to the general reader).
+
+A chunk that states a CRC is checked once when it is read (CRC-32 costs little next to reading the
+bytes at all), so a corrupt recording is refused by name (file and chunk offset) instead of
+feeding damaged payloads to a profile; a chunk whose CRC is 0 (rosbags writes none) is read as is.
+A chunk that does not decompress, or whose records do not frame, is refused the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import importlib
 import itertools
 import mmap
 import struct
+import zlib
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +132,11 @@ class _File:
             if item[1] >= 0:
                 yield item
 
+    def verify(self) -> None:
+        """Read every chunk (CRC, decompression, record framing): McapViewError names a bad one."""
+        for chunk in self.chunks:
+            self._chunk_messages(chunk, ())
+
     def _lazy(self, chunk: _Chunk, wanted: Collection[int]) -> Iterator[tuple[int, int, memoryview]]:
         yield chunk.start_ns, -1, _EMPTY  # a placeholder until the merge gets this far
         yield from self._chunk_messages(chunk, wanted)
@@ -145,19 +154,19 @@ class _File:
                 body = pos + 9
                 pos = body + length
                 if pos > end:
-                    raise McapViewError(
-                        f"{self.path}: record at offset {base + body - 9} runs past its chunk"
-                    )
+                    raise McapViewError(f"{self.path}: chunk at offset {chunk.offset}: record at offset "
+                                        f"{base + body - 9} runs past the chunk")
                 if op != _MESSAGE_OP:
                     continue
                 if length < _MESSAGE_HEAD:
-                    raise McapViewError(f"{self.path}: message record at offset {base + body - 9} "
-                                        f"is {length} bytes, shorter than its fixed fields")
+                    raise McapViewError(f"{self.path}: chunk at offset {chunk.offset}: message record at "
+                                        f"offset {base + body - 9} is {length} bytes, shorter than its "
+                                        "fixed fields")
                 cid, _seq, log_time = unpack_message(records, body)
                 if cid in wanted and lo <= log_time <= hi:
                     found.append((log_time, cid, records[body + _MESSAGE_HEAD : pos]))
         except struct.error as exc:
-            raise McapViewError(f"{self.path}: truncated record in the chunk at {chunk.offset}") from exc
+            raise McapViewError(f"{self.path}: chunk at offset {chunk.offset}: truncated record") from exc
         found.sort(key=_log_time)
         return found
 
@@ -166,6 +175,7 @@ class _File:
         view = self.view
         try:
             op, _length = _RECORD(view, chunk.offset)
+            (crc,) = _U32(view, chunk.offset + 9 + 24)  # after start, end, uncompressed size
             pos = chunk.offset + 9 + 28  # start, end, uncompressed size, crc
             (name_length,) = _U32(view, pos)
             pos += 4 + name_length
@@ -177,25 +187,45 @@ class _File:
             raise McapViewError(f"{self.path}: no chunk at offset {chunk.offset}")
         data = view[pos : pos + size]
         if not chunk.compression:
+            self._check_crc(chunk, data, crc)
             return data, pos
-        raw = _DECOMPRESS[chunk.compression]()(data, chunk.uncompressed_size)
+        try:
+            raw = _DECOMPRESS[chunk.compression]()(data, chunk.uncompressed_size)
+        except _DecompressError as exc:
+            raise McapViewError(
+                f"{self.path}: chunk at offset {chunk.offset} does not decompress "
+                f"({chunk.compression}: {exc})"
+            ) from exc
         if len(raw) != chunk.uncompressed_size:
             raise McapViewError(
-                f"{self.path}: chunk at {chunk.offset} decompressed to {len(raw)} bytes, "
+                f"{self.path}: chunk at offset {chunk.offset} decompressed to {len(raw)} bytes, "
                 f"not {chunk.uncompressed_size}"
             )
+        self._check_crc(chunk, raw, crc)
         return memoryview(raw), pos
+
+    def _check_crc(self, chunk: _Chunk, records: Any, crc: int) -> None:
+        """The MCAP CRC is over the uncompressed records; 0 means the writer computed none."""
+        if crc and zlib.crc32(records) != crc:
+            raise McapViewError(f"{self.path}: chunk at offset {chunk.offset} is corrupt (CRC mismatch)")
 
 
 def _log_time(item: tuple[int, int, memoryview]) -> int:
     return item[0]
 
 
+class _DecompressError(Exception):
+    """A chunk the decompressor rejects (each library has its own error type)."""
+
+
 def _lz4() -> Callable[[Any, int], bytes]:
     frame: Any = importlib.import_module("lz4.frame")  # untyped
 
     def decompress(data: Any, _size: int) -> bytes:
-        return bytes(frame.decompress(data))
+        try:
+            return bytes(frame.decompress(data))
+        except RuntimeError as exc:  # what lz4.frame raises for a damaged frame (LZ4F_... failed)
+            raise _DecompressError(str(exc)) from exc
 
     return decompress
 
@@ -204,7 +234,10 @@ def _zstd() -> Callable[[Any, int], bytes]:
     zstandard: Any = importlib.import_module("zstandard")
 
     def decompress(data: Any, size: int) -> bytes:
-        return bytes(zstandard.ZstdDecompressor().decompress(data, max_output_size=size))
+        try:
+            return bytes(zstandard.ZstdDecompressor().decompress(data, max_output_size=size))
+        except zstandard.ZstdError as exc:
+            raise _DecompressError(str(exc)) from exc
 
     return decompress
 
@@ -236,6 +269,11 @@ class McapViews:
         for f in self._files:
             f.close()
         self._files.clear()
+
+    def verify(self) -> None:
+        """Check every chunk of every file; raises McapViewError naming the file and the chunk."""
+        for f in self._files:
+            f.verify()
 
     def messages(self, topics: Collection[str] | None = None) -> Iterator[MessageView]:
         for f in self._files:

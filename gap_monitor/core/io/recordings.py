@@ -12,6 +12,7 @@ rosbags is imported lazily: importing this module costs nothing until a recordin
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -148,12 +149,29 @@ class Recording:
         if not conns:
             return
         convert = self._convert
-        try:
-            for conn, log_time, raw in self._reader.messages(conns, start_ns, stop_ns):
+        read = self._reader.messages(conns, start_ns, stop_ns)
+        while True:
+            # Only the reader's own work is guarded: an error in the caller's code is not bad input.
+            try:
+                conn, log_time, raw = next(read)
                 data = bytes(convert(raw, conn.msgtype) if convert else raw)
-                yield RawMessage(conn.topic, conn.msgtype, int(log_time), data)
-        except self._read_errors as exc:
-            raise RecordingError(f"{self.path}: {exc}") from exc
+            except StopIteration:
+                return
+            except self._read_errors as exc:
+                raise RecordingError(self._read_failure(exc)) from exc
+            yield RawMessage(conn.topic, conn.msgtype, int(log_time), data)
+
+    def _read_failure(self, exc: Exception) -> str:
+        """What went wrong, in one line: for MCAP storage, which chunk is bad (the general reader
+        says only "Chunk checksum mismatch." or fails deep in a decompressor)."""
+        files = self._mcap_files()
+        if files:
+            try:
+                with McapViews(files) as views:
+                    views.verify()
+            except McapViewError as found:
+                return str(found)
+        return f"{self.path}: {exc or type(exc).__name__}"
 
     def views(self, topics: Iterable[str] | None = None) -> Iterator[AnyMessage]:
         """`messages(topics)`, the payloads read in place where the storage is indexed MCAP
@@ -246,7 +264,13 @@ def _open_rosbag2(path: Path, kind: str) -> Recording:
         if isinstance(exc, FileNotFoundError):
             raise
         raise RecordingError(f"cannot read {kind} recording {path}: {exc}") from exc
-    return Recording(path, kind, reader, None, (ReaderError, SerdeError))
+    return Recording(path, kind, reader, None, (ReaderError, SerdeError, *_DAMAGED_CHUNK_ERRORS))
+
+
+# What rosbags' MCAP reader lets escape on a damaged chunk: lz4.frame's RuntimeError ("LZ4F_...
+# failed"), the zstd module's error, and the OverflowError/struct.error/EOFError of a record length
+# read from garbage. Caught only around the reader's next message (Recording.messages).
+_DAMAGED_CHUNK_ERRORS: tuple[type[Exception], ...] = (RuntimeError, OverflowError, struct.error, EOFError)
 
 
 def _open_ros1(path: Path) -> Recording:

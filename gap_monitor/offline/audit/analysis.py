@@ -366,6 +366,17 @@ class RecordingAuditor:
             gyro.flush()
         rec = self.rec
         topics = self._judge_topics(self.tracker, self.first_last, self.malformed)
+        if not topics:
+            # An ERROR, not an OK: a QA gate must not pass a recording that holds nothing it checked
+            # (the wrong bag, a topic filter that recorded none of the sensors).
+            found = ", ".join(f"{t} ({n})" for t, (_, n) in self.topic_types.items()) or "(none)"
+            self._add(
+                Severity.ERROR,
+                self.label,
+                "nothing_to_audit",
+                f"{self.label}: nothing to audit: no messages on any topic the audit can time (one "
+                f"starting with a std_msgs/Header); topics found (messages): {found}",
+            )
         pairs = tuple(self._judge_pair(p, self.stamps) for p in self.pairs)
         motion = tuple(self._judge_motion())
         return RecordingAudit(

@@ -47,7 +47,7 @@ from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.config import MonitorConfig
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.modalities import MODALITIES, SENSOR_TYPES
-from gap_monitor.core.io.recordings import Recording
+from gap_monitor.core.io.recordings import Recording, TopicInfo
 from gap_monitor.core.units import NS_PER_S
 from gap_monitor.errors import ProfileError, RecordingError
 from gap_monitor.offline.audit import (
@@ -119,6 +119,7 @@ def build_report(
     passes: list[_RecordingPass] = []
     audit_settings = AuditSettings(estimate_motion=settings.audit_motion)
     try:
+        _require_profiled_messages(opened, profile, config)
         for index, rec in enumerate(opened):
             auditor = RecordingAuditor(rec, config, (), audit_settings)
             passes.append(
@@ -384,7 +385,7 @@ def _read_recording(
     stream_of_topic: dict[str, str] = {}
     for name, stream in profile.streams.items():
         collector = collectors[name]
-        topic = name if name in topics else config_topics.get(name, name)
+        topic = _stream_topic(name, topics, config_topics)
         topic_info = topics.get(topic)
         if topic_info is None:
             continue
@@ -436,13 +437,43 @@ def _read_recording(
                 scored(feed.push(msg.topic, msg.log_time_ns, msg.data))
         scored(feed.flush())
     except RecordingError as exc:
-        raise ReportInputError(f"{rec.path}: cannot read: {exc}") from exc
+        raise ReportInputError(str(exc)) from exc  # the reading layer names the file and what is wrong
     if progress is not None:
         progress(label, done, total)
     for collector in collectors.values():
         collector.end_recording()
     monitor.reset()  # a new recording is a new session: the alarm starts armed
     return _RecordingPass(index, rec, auditor.finish(), set(streams), arrivals, malformed_counts)
+
+
+def _stream_topic(name: str, topics: Mapping[str, TopicInfo], config_topics: Mapping[str, str]) -> str:
+    """The recorded topic of a profile stream: its own name, else the config's topic for it."""
+    return name if name in topics else config_topics.get(name, name)
+
+
+def _require_profiled_messages(
+    recordings: Sequence[Recording], profile: Profile, config: MonitorConfig | None
+) -> None:
+    """ReportInputError when no recording has a message on any of the profile's streams: a
+    report of nothing would say "no condition outside the training data", as if all were well.
+    (One such recording among others is fine: its audit still counts.)"""
+    config_topics = {s.name: s.topic for s in config.streams} if config is not None else {}
+    found: dict[str, TopicInfo] = {}
+    for rec in recordings:
+        topics = rec.topics()
+        for name, stream in profile.streams.items():
+            info = topics.get(_stream_topic(name, topics, config_topics))
+            modality = MODALITIES.get(stream.modality)
+            if info is not None and info.count and modality is not None and info.msgtype in modality.msgtypes:
+                return
+        for topic, info in topics.items():
+            found.setdefault(topic, info)
+    wanted = ", ".join(_stream_topic(n, {}, config_topics) for n in profile.streams) or "none"
+    listed = ", ".join(f"{t} ({i.msgtype}, {i.count})" for t, i in sorted(found.items())) or "(none)"
+    raise ReportInputError(
+        f"{', '.join(str(r.path) for r in recordings)}: no messages on any of the profile's streams "
+        f"({wanted}, of a matching type); topics found: {listed}"
+    )
 
 
 class _Arrivals:
