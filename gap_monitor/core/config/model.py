@@ -203,7 +203,3 @@ class MonitorConfig:
             if s.name == name:
                 return s
         raise KeyError(name)
-
-
-# TEMPORARY: offline/report.py and offline/audit.py (being split elsewhere) still import these two
-# from here; once they import them from `gap_monitor.core.config`, delete this.
