@@ -14,9 +14,9 @@ from gap_monitor.commands.arguments import (
     positive_number,
 )
 from gap_monitor.commands.base import Command
+from gap_monitor.core.conditions.settings import ConditionSettings  # light: dataclasses only
 
 HELP = "training-condition profiles: build from recordings, show, merge"
-DEFAULT_IMAGE_RATE_HZ = 5.0  # ConditionSettings' default, without importing the core for --help
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--topics", nargs="+", default=None, help="only these topics (default: every sensor topic)"
     )
     build.add_argument(
-        "--image-rate", type=positive_number, default=DEFAULT_IMAGE_RATE_HZ,
+        "--image-rate", type=positive_number, default=ConditionSettings.image_rate_hz,
         help="images per second the monitor decodes, as in its config (default %(default)g)",
     )  # fmt: skip
     build.add_argument(
@@ -72,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     from gap_monitor.core.conditions.scoring import format_value
-    from gap_monitor.core.conditions.settings import ConditionSettings
     from gap_monitor.offline.extraction import extract_features, profile_from_features
     from gap_monitor.render.progress import ProgressBar
 
