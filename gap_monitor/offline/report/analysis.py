@@ -434,7 +434,8 @@ def _read_recording(
             if msg.topic in audited:
                 auditor.add(msg)
             if msg.topic in streams:
-                scored(feed.push(msg.topic, msg.log_time_ns, msg.data))
+                # The stamp already read (None: the feed reads it again and reports why it cannot).
+                scored(feed.push(msg.topic, msg.log_time_ns, msg.data, stamp))
         scored(feed.flush())
     except RecordingError as exc:
         raise ReportInputError(str(exc)) from exc  # the reading layer names the file and what is wrong
