@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from gap_monitor.commands.arguments import add_config, add_progress, add_recordings, load_config
 from gap_monitor.commands.base import Command
@@ -64,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from gap_monitor.core.events import Severity
     from gap_monitor.offline.audit import AuditSettings, run_audit
     from gap_monitor.render.audit_text import format_report
+    from gap_monitor.render.files import write_text_atomic
     from gap_monitor.render.progress import ProgressBar
 
     fail_on = Severity.WARN if args.fail_on == "warn" else Severity.ERROR
@@ -81,16 +80,10 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     print(format_report(result, fail_on))
     if args.json:
-        write_json(Path(args.json), result.to_json_dict(fail_on))
+        document = json.dumps(result.to_json_dict(fail_on), indent=2, allow_nan=False) + "\n"
+        write_text_atomic(Path(args.json), document)
         print(f"wrote {args.json}")
     return 1 if result.failed(fail_on) else 0
-
-
-def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write atomically: a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)
 
 
 COMMAND = Command(

@@ -17,6 +17,7 @@ from gap_monitor.offline.report.histograms import common_edges, distribution_gri
 from gap_monitor.offline.report.model import Report
 from gap_monitor.offline.report.to_json import comparison_json, feature_plot_id, report_json
 from gap_monitor.offline.report.words import CRITERION, RANGE_NAME, duration, percent
+from gap_monitor.render.files import write_text_atomic
 from gap_monitor.render.numbers import SKEW_COLUMNS, format_bytes, format_utc, shown
 from gap_monitor.render.svg import FONT, distribution_svg, escape, timeline_svg
 
@@ -540,18 +541,12 @@ def comparison_html(c: ProfileComparison) -> str:
     return _page("gap_monitor profile comparison", "".join(out))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def write_report(report: Report, html_path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write the HTML and `<stem>.json` beside it (each atomically); returns both paths."""
     target = Path(html_path)
     json_path = target.with_suffix(".json")
-    _write_atomic(json_path, json.dumps(report_json(report), indent=1, allow_nan=False) + "\n")
-    _write_atomic(target, report_html(report))
+    write_text_atomic(json_path, json.dumps(report_json(report), indent=1, allow_nan=False) + "\n")
+    write_text_atomic(target, report_html(report))
     return target, json_path
 
 
@@ -559,6 +554,6 @@ def write_comparison(comparison: ProfileComparison, html_path: str | os.PathLike
     """Write the comparison's HTML and `<stem>.json` beside it (each atomically); returns both paths."""
     target = Path(html_path)
     json_path = target.with_suffix(".json")
-    _write_atomic(json_path, json.dumps(comparison_json(comparison), indent=1, allow_nan=False) + "\n")
-    _write_atomic(target, comparison_html(comparison))
+    write_text_atomic(json_path, json.dumps(comparison_json(comparison), indent=1, allow_nan=False) + "\n")
+    write_text_atomic(target, comparison_html(comparison))
     return target, json_path
