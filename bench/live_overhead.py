@@ -47,6 +47,7 @@ from gap_monitor.core.config import (
 )
 from gap_monitor.core.io.modalities import MODALITIES
 from gap_monitor.core.units import NS_PER_S
+from gap_monitor.launching import keep_discovery_local
 from gap_monitor.sim.rig import DEFAULT_TOPICS, RigSettings
 
 TITLE = "monitor node vs no-op raw subscribers, live simulated sensor suite"
@@ -238,10 +239,9 @@ def ros_env(domain_id: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         ROS_DOMAIN_ID=str(domain_id),
-        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        ROS_LOCALHOST_ONLY="1",
         PYTHONUNBUFFERED="1",
     )
+    keep_discovery_local(env)
     # The no-op process imports `bench`, which is not installed: it runs from the checkout.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     return env

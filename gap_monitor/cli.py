@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from gap_monitor.commands import Command, commands, run_command
+from gap_monitor.launching import DISCOVERY_RANGE, LOCALHOST_ONLY, keep_discovery_local
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Every process the CLI starts keeps DDS discovery on this machine unless told otherwise.
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    if LOCALHOST_ONLY not in os.environ and DISCOVERY_RANGE not in os.environ:
+        keep_discovery_local(os.environ)
     command: Command = args.command
     return run_command(command, args)
 

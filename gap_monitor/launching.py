@@ -6,11 +6,17 @@ The launch file only turns these specs into `launch_ros.actions.Node`s; everythi
 
 from __future__ import annotations
 
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 PACKAGE = "gap_monitor"
+# Distros that know only ROS_LOCALHOST_ONLY. From Iron on it is deprecated for
+# ROS_AUTOMATIC_DISCOVERY_RANGE, and Jazzy warns on every process that sets it.
+LOCALHOST_ONLY_DISTROS = frozenset({"foxy", "galactic", "humble"})
+LOCALHOST_ONLY = "ROS_LOCALHOST_ONLY"
+DISCOVERY_RANGE = "ROS_AUTOMATIC_DISCOVERY_RANGE"
 
 
 @dataclass(frozen=True)
@@ -59,3 +65,24 @@ def monitor_nodes(
         args = ("--scenario", scenario) if scenario else ()
         nodes.append(NodeSpec("sim", "gap_monitor_sim", namespace, arguments=args))
     return nodes
+
+
+def local_discovery(environ: Mapping[str, str]) -> dict[str, str | None]:
+    """The discovery variables that keep DDS on this machine under the installed distro
+    (`ROS_DISTRO`; unset means a distro with the discovery range, like the venv's Jazzy wheels):
+    name -> value, or None for a variable to unset so the distro does not warn about it.
+
+    Measured on Jazzy with Fast DDS (8 s of a local publisher and subscriber): the discovery
+    range LOCALHOST alone sent 0 packets on eth0, against 12 with the range SUBNET or unset."""
+    if environ.get("ROS_DISTRO", "").strip().lower() in LOCALHOST_ONLY_DISTROS:
+        return {LOCALHOST_ONLY: "1", DISCOVERY_RANGE: None}
+    return {DISCOVERY_RANGE: "LOCALHOST", LOCALHOST_ONLY: None}
+
+
+def keep_discovery_local(environ: MutableMapping[str, str]) -> None:
+    """Set `local_discovery` in `environ` (e.g. os.environ, a subprocess's env)."""
+    for name, value in local_discovery(environ).items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value

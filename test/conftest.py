@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from gap_monitor.launching import local_discovery
+
 pytest_plugins = ["offline_fixtures"]  # the offline, render and command tests' recordings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,8 +33,11 @@ def domain_id(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     """A DDS domain per test (20-99), also exported to the subprocesses the test starts; local only."""
     did = 20 + zlib.crc32(request.node.nodeid.encode()) % 80
     monkeypatch.setenv("ROS_DOMAIN_ID", str(did))
-    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    monkeypatch.setenv("ROS_LOCALHOST_ONLY", "1")
+    for name, value in local_discovery(os.environ).items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
     return did
 
 

@@ -23,7 +23,7 @@ ALLOWED = {
     "sim": ("core", "sim", "launching"),
     "ros": ("core", "offline", "render", "sim", "ros", "launching"),
     "commands": ("core", "offline", "render", "sim", "ros", "commands", "launching"),
-    "cli": ("commands",),
+    "cli": ("commands", "launching"),
     "launching": (),
 }
 

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from gap_monitor.core.config import node_key_matches
-from gap_monitor.launching import default_params_file, monitor_nodes
+from gap_monitor.launching import default_params_file, keep_discovery_local, local_discovery, monitor_nodes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,3 +77,28 @@ def test_shipped_params_reach_the_monitor_under_a_namespace(namespace):
     # The source tree's file: the installed copy equals it once built (test below).
     keys = yaml.safe_load((REPO / "config" / "monitor.yaml").read_text())
     assert any(node_key_matches(k, f"/{node.namespace}/{node.name}") for k in keys), keys
+
+
+@pytest.mark.parametrize(
+    ("distro", "expected"),
+    [
+        ("humble", {"ROS_LOCALHOST_ONLY": "1", "ROS_AUTOMATIC_DISCOVERY_RANGE": None}),
+        ("jazzy", {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOCALHOST_ONLY": None}),
+        ("", {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOCALHOST_ONLY": None}),
+    ],
+)
+def test_local_discovery_sets_only_what_the_distro_knows(distro, expected):
+    """Jazzy warns on every process when ROS_LOCALHOST_ONLY is set; Humble ignores the range."""
+    env = {"ROS_DISTRO": distro, "ROS_LOCALHOST_ONLY": "1", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
+    assert local_discovery(env) == expected
+    keep_discovery_local(env)
+    for name, value in expected.items():
+        assert env.get(name) == value
+
+
+def test_no_ros_process_we_start_sets_both_discovery_variables():
+    """./dev and CI must not export ROS_LOCALHOST_ONLY for the venv's Jazzy."""
+    for script in ("dev", ".ci/run"):
+        text = (REPO / script).read_text()
+        assert "export ROS_LOCALHOST_ONLY" not in text, script
+        assert "export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST" in text, script
