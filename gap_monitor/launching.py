@@ -63,7 +63,9 @@ def monitor_nodes(
     nodes = [NodeSpec("monitor", "gap_monitor", namespace, params, remaps)]
     if with_sim:
         args = ("--scenario", scenario) if scenario else ()
-        nodes.append(NodeSpec("sim", "gap_monitor_sim", namespace, arguments=args))
+        # The rig publishes /clock when it runs on sim time, so `sim:=true use_sim_time:=true` works.
+        sim_params: tuple[str | dict[str, Any], ...] = ({"use_sim_time": use_sim_time},)
+        nodes.append(NodeSpec("sim", "gap_monitor_sim", namespace, sim_params, arguments=args))
     return nodes
 
 

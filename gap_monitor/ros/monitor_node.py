@@ -19,9 +19,11 @@ from typing import Any
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.clock import ClockType, JumpThreshold
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType, JumpThreshold
 from rclpy.duration import Duration
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -31,6 +33,7 @@ from gap_monitor.core.capture.policy import OutputDirError
 from gap_monitor.core.config import (
     NODE_NAME,
     MonitorConfig,
+    change_refusal,
     check_params_files,
     check_startup,
     config_from_parameters,
@@ -38,7 +41,9 @@ from gap_monitor.core.config import (
 )
 from gap_monitor.core.diagnostics import StatusReport
 from gap_monitor.core.events import Event, Severity
+from gap_monitor.core.io.names import status_prefix
 from gap_monitor.core.monitor import Monitor
+from gap_monitor.core.timing.sim_clock import CLOCK_WATCH_PERIOD_S, SimClockWatch
 from gap_monitor.errors import InputError
 from gap_monitor.ros import qos, runtime
 from gap_monitor.ros.convert import message_class
@@ -71,16 +76,18 @@ class MonitorNode(Node):
     def __init__(
         self, config: MonitorConfig | None = None, output_dir: Path | None = None, **node_kwargs: Any
     ) -> None:
-        super().__init__(
-            NODE_NAME,
-            allow_undeclared_parameters=True,
-            automatically_declare_parameters_from_overrides=True,
-            **node_kwargs,
-        )
+        # Parameters come from the params file (declared from its overrides); names it does not
+        # declare are refused by rclpy, and changes by `_on_set_parameters`.
+        super().__init__(NODE_NAME, automatically_declare_parameters_from_overrides=True, **node_kwargs)
         source = f"{self.get_fully_qualified_name()} parameters"
+        self._params_in_use = {name: p.value for name, p in self.get_parameters_by_prefix("").items()}
         if config is None:
-            params = {name: p.value for name, p in self.get_parameters_by_prefix("").items()}
-            config = config_from_parameters(unflatten(params), source=source)
+            config = config_from_parameters(
+                unflatten(self._params_in_use),
+                source=source,
+                default_prefix=status_prefix(self.get_fully_qualified_name()),
+            )
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         # No streams, no profile, no usable snapshot folder: refuse, as `check-config` says.
         profile = check_startup(config, output_dir, source)
         self.config = config
@@ -107,6 +114,11 @@ class MonitorNode(Node):
         self.create_service(Trigger, "~/capture", self._on_capture)
         self.create_timer(config.check_period_s, self._check)
         self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
+        # With use_sim_time, the timers above run on /clock: without it they never fire, so a
+        # steady-clock timer says why the monitor is silent.
+        self._sim_clock = SimClockWatch()
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(CLOCK_WATCH_PERIOD_S, self._watch_sim_clock, clock=steady)
         # Sim time restarting or the wall clock stepping must reset the statistics, not alarm.
         self._jump_handle = self._clock.create_jump_callback(
             JumpThreshold(
@@ -197,6 +209,33 @@ class MonitorNode(Node):
             response.success = result.accepted
             response.message = result.answer()
         return response
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        """Refuse a change the monitor would not apply (see `core.config.changes`)."""
+        changes = {p.name: p.value for p in parameters}
+        why = change_refusal(self._params_in_use, changes, f"{self.get_fully_qualified_name()} parameters")
+        if why is not None:
+            self.get_logger().warning(f"parameter change refused: {why}")
+            return SetParametersResult(successful=False, reason=why)
+        return SetParametersResult(successful=True)
+
+    def _watch_sim_clock(self) -> None:
+        """While use_sim_time is on and /clock does not advance: a throttled warning and a WARN
+        status, published here because the regular timers wait for /clock too."""
+        active = self._clock.clock_type == ClockType.ROS_TIME and bool(self._clock.ros_time_is_active)
+        note = self._sim_clock.observe(active, self._now_ns(), time.monotonic_ns())
+        if note.log is not None:
+            if note.waiting:
+                self.get_logger().warning(note.log)
+            else:
+                self.get_logger().info(note.log)
+        if note.waiting:
+            msg = DiagnosticArray()
+            status = self._node_status()
+            status.level = bytes([Severity.WARN])
+            status.message = note.status
+            msg.status = [status]
+            self._diag_pub.publish(msg)
 
     def _on_clock_jump(self, jump: Any) -> None:
         # Sim time switched on or off arrives here too (on_clock_change), before the next message.

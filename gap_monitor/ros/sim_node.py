@@ -2,7 +2,8 @@
 
 Messages are published at their scheduled times from the main thread; header stamps are the
 scheduled sample times on the wall clock (like a hardware-triggered rig), plus any scripted
-stamp offset.
+stamp offset. With `use_sim_time:=true` the rig is also the clock, as a simulator is: it publishes
+/clock with its schedule's time, so nodes on sim time follow the rig (and slow down with it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rclpy.executors import Executor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
+from rosgraph_msgs.msg import Clock
 
 from gap_monitor.core.units import NS_PER_S
 from gap_monitor.errors import InputError
@@ -27,6 +29,7 @@ from gap_monitor.sim.scenario import resolve_scenario
 # What typical drivers offer: images and joint states reliable, IMU and F/T as best-effort sensor data.
 RELIABLE = {"camera": True, "depth": True, "imu": False, "joints": True, "wrench": False}
 LATE_DROP_S = 0.25
+CLOCK_PERIOD_S = 0.01  # /clock at 100 Hz, as Gazebo's default; timers on sim time stay smooth
 
 
 class SimNode(Node):
@@ -46,6 +49,9 @@ class SimNode(Node):
                 durability=DurabilityPolicy.VOLATILE,
             )
             self._pubs[stream] = self.create_publisher(message_class(MSG_TYPES[stream]), topic, qos)
+        self._clock_pub = None
+        if self.get_parameter("use_sim_time").value:
+            self._clock_pub = self.create_publisher(Clock, "/clock", 10)
 
     def run(self, duration_s: float | None, stop: runtime.StopFlag, executor: Executor) -> None:
         """Publish every scheduled message until `duration_s` (None: forever) or a stop signal.
@@ -59,10 +65,18 @@ class SimNode(Node):
             sample_to_message(sample, 0, FRAME_IDS[stream])
         wall0 = time.time_ns()
         mono0 = time.monotonic()
+        next_clock_s = 0.0
         while not stop.is_set():
             now_s = time.monotonic() - mono0
             if duration_s is not None and now_s >= duration_s:
                 break
+            if self._clock_pub is not None and now_s >= next_clock_s:
+                # The rig's time: what it has rendered so far, on the wall clock's origin.
+                sim_ns = wall0 + round(min(now_s, scheduler.next_time()) * NS_PER_S)
+                msg = Clock()
+                msg.clock.sec, msg.clock.nanosec = divmod(sim_ns, NS_PER_S)
+                self._clock_pub.publish(msg)
+                next_clock_s = now_s + CLOCK_PERIOD_S
             if now_s - scheduler.next_time() > LATE_DROP_S:
                 self.dropped += scheduler.drop_until(now_s)
             for tick in scheduler.due(now_s):
@@ -73,6 +87,8 @@ class SimNode(Node):
                 self._pubs[tick.stream].publish(msg)
                 self.published[tick.stream] += 1
             delay = scheduler.next_time() - (time.monotonic() - mono0)
+            if self._clock_pub is not None:
+                delay = min(delay, next_clock_s - (time.monotonic() - mono0))
             if delay > 0:
                 executor.spin_once(timeout_sec=min(delay, 0.05))
 

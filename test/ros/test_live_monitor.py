@@ -280,7 +280,7 @@ def test_receipt_times_are_the_node_clock_with_and_without_sim_time(context, tmp
     """Receipt times come from the system clock directly unless sim time is on; switching
     use_sim_time at run time must switch them to /clock before the next message."""
     from rclpy.parameter import Parameter
-    from rosgraph_msgs.msg import Clock  # type: ignore[import-untyped]
+    from rosgraph_msgs.msg import Clock
 
     config = load_config(CONFIG)
     monitor = MonitorNode(config, output_dir=tmp_path / "snapshots", context=context)

@@ -14,6 +14,7 @@ MAX_LINES = 850
 ROS_MODULES = (
     "rclpy", "launch", "launch_ros", "rosidl_runtime_py", "ament_index_python", "std_msgs", "std_srvs",
     "sensor_msgs", "geometry_msgs", "diagnostic_msgs", "action_msgs", "builtin_interfaces",
+    "rcl_interfaces", "rosgraph_msgs",
 )  # fmt: skip
 # What each layer may import from the package (besides itself and gap_monitor.errors).
 ALLOWED = {

@@ -45,6 +45,13 @@ def test_with_sim_adds_the_rig_with_its_scenario():
     monitor, sim = monitor_nodes(with_sim=True, scenario="demo")
     assert monitor.executable == "monitor"
     assert (sim.executable, sim.name, sim.arguments) == ("sim", "gap_monitor_sim", ("--scenario", "demo"))
+    assert sim.parameters == ({"use_sim_time": False},)
+
+
+def test_the_sim_gets_use_sim_time_too():
+    """On sim time the rig publishes /clock; without the parameter the monitor would wait forever."""
+    _, sim = monitor_nodes(with_sim=True, use_sim_time=True)
+    assert sim.parameters == ({"use_sim_time": True},)
 
 
 def test_default_params_file_is_the_shipped_config():

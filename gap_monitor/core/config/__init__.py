@@ -3,6 +3,7 @@
 Import from here: `from gap_monitor.core.config import MonitorConfig, load_config`.
 """
 
+from gap_monitor.core.config.changes import change_refusal, is_ros_own
 from gap_monitor.core.config.model import (
     NODE_NAME,
     CaptureConfig,
@@ -48,11 +49,13 @@ __all__ = [
     "SkewPairConfig",
     "StreamConfig",
     "TimingConfig",
+    "change_refusal",
     "check_params_file",
     "check_params_files",
     "check_startup",
     "config_from_parameters",
     "flatten",
+    "is_ros_own",
     "is_topic_name",
     "load_config",
     "node_key_matches",

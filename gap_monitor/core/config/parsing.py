@@ -230,8 +230,12 @@ def _capture(chk: Checker, raw: Mapping[str, Any]) -> CaptureConfig:
     return capture
 
 
-def config_from_parameters(params: Mapping[str, Any], source: str = "parameters") -> MonitorConfig:
-    """Validate a nested parameter mapping (the content of `ros__parameters`)."""
+def config_from_parameters(
+    params: Mapping[str, Any], source: str = "parameters", default_prefix: str = NODE_NAME
+) -> MonitorConfig:
+    """Validate a nested parameter mapping (the content of `ros__parameters`). `default_prefix`
+    names the statuses when `diagnostic_prefix` is not set: the node passes its own fully
+    qualified name, so two robots' monitors never publish the same status names."""
     chk = Checker()
     allowed = {m.config_key for m in MODALITIES.values()}
     allowed |= {"health", "diagnostics_period_s", "check_period_s"}
@@ -280,10 +284,10 @@ def config_from_parameters(params: Mapping[str, Any], source: str = "parameters"
     motion = _motion_offset(chk, chk.mapping(params, "motion_offset", ""), streams)
     conditions = _conditions(chk, chk.mapping(params, "conditions", ""))
 
-    prefix = params.get("diagnostic_prefix", NODE_NAME)
+    prefix = params.get("diagnostic_prefix", default_prefix)
     if not isinstance(prefix, str) or not prefix:
         chk.problem("diagnostic_prefix", prefix, "a non-empty string")
-        prefix = NODE_NAME
+        prefix = default_prefix
     triggers = parse_triggers(chk, chk.mapping(params, "triggers", ""), diagnostic_prefix=prefix)
     config = MonitorConfig(
         streams=tuple(streams),
