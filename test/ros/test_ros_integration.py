@@ -129,7 +129,8 @@ def test_sim_time_without_clock_is_said_then_the_rig_provides_clock(domain_id, t
         start = len(messages)
         regular = lambda: any(m.startswith("shadow mode") for _, m in messages[start:])  # noqa: E731
         assert spin_until(executor, regular, 15.0)
-        assert "/clock received" in log.read_text()
+        # The watch runs once a second on the steady clock: it says so at its next look.
+        assert spin_until(executor, lambda: "/clock received" in log.read_text(), 5.0)
     finally:
         for proc in (sim, monitor):
             if proc is not None and proc.poll() is None:
