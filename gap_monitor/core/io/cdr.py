@@ -7,7 +7,10 @@ float64 aligns to 8. Arrays are numpy views into the input buffer (read-only whe
 so decoding a 1 MB image copies nothing.
 
 Every malformed or truncated input raises `CdrError` (a ValueError) naming the message type, the
-field and the byte offset; no IndexError or struct.error escapes.
+field and the byte offset; no IndexError or struct.error escapes. A string that is not UTF-8 is
+malformed too, except with `decode(..., lenient_text=True)` (for text from other nodes that is
+reported, not analysed): then each undecodable byte becomes a lone surrogate (errors=
+"surrogateescape"), which `gap_monitor.core.text` shows as `\\xNN`; framing is checked as strictly.
 """
 
 from __future__ import annotations
@@ -370,10 +373,11 @@ CdrMessage: TypeAlias = (
 class _Reader:
     """Cursor over one CDR buffer; every read checks bounds and names what it was reading."""
 
-    __slots__ = ("buf", "end", "le", "msgtype", "pos", "structs")
+    __slots__ = ("buf", "end", "le", "msgtype", "pos", "structs", "text_errors")
 
-    def __init__(self, data: Buffer, msgtype: str) -> None:
+    def __init__(self, data: Buffer, msgtype: str, text_errors: str = "strict") -> None:
         self.msgtype = msgtype
+        self.text_errors = text_errors  # codecs error handler for string contents
         try:
             self.le = is_little_endian(data)
         except CdrError as exc:
@@ -449,7 +453,7 @@ class _Reader:
         if self.buf[start + length - 1] != 0:
             raise CdrError(f"{self.msgtype}: {what} at offset {start} is not NUL-terminated")
         try:
-            return bytes(self.buf[start : start + length - 1]).decode("utf-8")
+            return bytes(self.buf[start : start + length - 1]).decode("utf-8", self.text_errors)
         except UnicodeDecodeError as exc:
             raise CdrError(f"{self.msgtype}: {what} at offset {start} is not UTF-8: {exc}") from None
 
@@ -668,8 +672,8 @@ def _header_and_f64s(data: Buffer, count: int) -> tuple[Header, NDArray[np.float
 _Msg = TypeVar("_Msg", bound=CdrMessage)
 
 
-def _run(msgtype: str, data: Buffer, parse: Callable[[_Reader], _Msg]) -> _Msg:
-    reader = _Reader(data, msgtype)
+def _run(msgtype: str, data: Buffer, parse: Callable[[_Reader], _Msg], text_errors: str = "strict") -> _Msg:
+    reader = _Reader(data, msgtype, text_errors)
     try:
         message = parse(reader)
     except CdrError:
@@ -763,15 +767,36 @@ DECODERS: dict[str, Callable[[Buffer], CdrMessage]] = {
     "geometry_msgs/msg/TwistStamped": decode_twist_stamped,
 }
 SUPPORTED_TYPES = frozenset(DECODERS)
+# The same types' parsers, for `decode(..., lenient_text=True)` (the slow path, fast paths are strict).
+_PARSERS: dict[str, Callable[[_Reader], CdrMessage]] = {
+    "sensor_msgs/msg/Image": _parse_image,
+    "sensor_msgs/msg/CompressedImage": _parse_compressed_image,
+    "sensor_msgs/msg/Imu": _parse_imu,
+    "sensor_msgs/msg/JointState": _parse_joint_state,
+    "geometry_msgs/msg/WrenchStamped": _parse_wrench_stamped,
+    "std_msgs/msg/String": _parse_string,
+    "std_msgs/msg/Bool": _parse_bool,
+    "action_msgs/msg/GoalStatusArray": _parse_goal_status_array,
+    "diagnostic_msgs/msg/DiagnosticArray": _parse_diagnostic_array,
+    "std_msgs/msg/Float64MultiArray": _parse_float64_multi_array,
+    "geometry_msgs/msg/Twist": _parse_twist,
+    "geometry_msgs/msg/TwistStamped": _parse_twist_stamped,
+}
 
 
-def decode(msgtype: str, data: Buffer) -> CdrMessage:
-    """Decode `data` as `msgtype` ("pkg/msg/Name"); CdrError for an unsupported type."""
+def decode(msgtype: str, data: Buffer, *, lenient_text: bool = False) -> CdrMessage:
+    """Decode `data` as `msgtype` ("pkg/msg/Name"); CdrError for an unsupported type.
+
+    `lenient_text`: strings that are not UTF-8 decode with errors="surrogateescape" instead of
+    raising (see the module docstring); everything else is checked as strictly.
+    """
     decoder = DECODERS.get(msgtype)
     if decoder is None:
         raise CdrError(
             f"no CDR decoder for message type {msgtype!r}; supported: {', '.join(sorted(DECODERS))}"
         )
+    if lenient_text:
+        return _run(msgtype, data, _PARSERS[msgtype], "surrogateescape")
     return decoder(data)
 
 
