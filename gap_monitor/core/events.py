@@ -1,12 +1,21 @@
 """One event type for everything the monitor announces: stream state changes, novel conditions,
-skew, snapshots. Events go out on `~/events` as JSON so any tool can read them without our types."""
+skew, snapshots. Events go out on `~/events` as JSON so any tool can read them without our types.
+
+The JSON is always valid UTF-8: json escapes control characters, and a lone surrogate (an
+undecodable byte of leniently decoded text that reached a reason or detail unescaped) is written as
+its `gap_monitor.core.text` escape (`\\xNN`), never as a surrogate a strict reader would refuse."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from typing import Any
+
+from gap_monitor.core.text import escaped
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Severity(IntEnum):
@@ -30,7 +39,9 @@ class Event:
     def to_json(self) -> str:
         d = asdict(self)
         d["severity"] = self.severity.name
-        return json.dumps(d, sort_keys=True, default=str)
+        text = json.dumps(d, sort_keys=True, default=str, ensure_ascii=False)
+        # Surrogates only occur inside JSON strings there: escape the escape's backslash for JSON.
+        return _SURROGATE.sub(lambda m: escaped(m.group()).replace("\\", "\\\\"), text)
 
     @classmethod
     def from_json(cls, text: str) -> Event:
