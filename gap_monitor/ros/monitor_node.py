@@ -43,6 +43,7 @@ from gap_monitor.core.diagnostics import StatusReport
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.io.names import status_prefix
 from gap_monitor.core.monitor import Monitor
+from gap_monitor.core.text import printable
 from gap_monitor.core.timing.sim_clock import CLOCK_WATCH_PERIOD_S, SimClockWatch
 from gap_monitor.errors import InputError
 from gap_monitor.ros import qos, runtime
@@ -191,6 +192,7 @@ class MonitorNode(Node):
         line = self._refusal_log.line(event)
         if line is None:
             return
+        line = printable(line)  # last line of defence: one event, one log line (idempotent)
         # rclpy ties a severity to each logging call site, so warn and info need separate calls.
         if event.severity >= Severity.WARN:
             self.get_logger().warning(line)

@@ -4,12 +4,14 @@ A trigger firing during a cooldown (or with capture stopped) is refused each tim
 can be many times a second; each refusal is a `snapshot` event on `~/events` (outcome 'cooldown',
 'rate', 'stopped' or 'closed', with the reason), but the log gets at most one line per outcome
 per period, and that line says how many of the same outcome were left out since the last one.
-Every other event is logged as it is.
+Every other event is logged as it is. Each line goes through `text.printable`, so an event is one
+log line whatever text from other nodes its reason carries.
 """
 
 from __future__ import annotations
 
 from gap_monitor.core.events import Event
+from gap_monitor.core.text import printable
 from gap_monitor.core.units import NS_PER_S
 
 __all__ = ["REFUSAL_LOG_PERIOD_NS", "REFUSED_OUTCOMES", "RefusalLog"]
@@ -27,6 +29,10 @@ class RefusalLog:
         self._left_out: dict[str, int] = {}  # outcome -> refusals not logged since
 
     def line(self, event: Event) -> str | None:
+        line = self._line(event)
+        return None if line is None else printable(line)
+
+    def _line(self, event: Event) -> str | None:
         outcome = event.details.get("outcome")
         if event.kind != "snapshot" or "trigger" not in event.details or outcome not in REFUSED_OUTCOMES:
             return event.reason
