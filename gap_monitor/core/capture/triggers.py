@@ -7,6 +7,12 @@ Each fires on an edge, never on every message, so a persistent condition is one 
 storm. `TriggerSet` decodes raw CDR bytes per topic and dispatches; the node only subscribes to
 `TriggerSet.topics()` and forwards bytes. Event times are the receipt clock, the clock the ring
 buffer and snapshot windows use.
+
+Text from other nodes (a failure message, diagnostic status names and messages) is decoded
+leniently, so bytes that are not UTF-8 still fire, and never reaches a reason or a detail as it
+came: reasons show it through `text.printable` (one line, no control characters), details through
+`text.escaped` (the exact bytes, recoverable with `text.unescape`), with `raw_text_escaped: true`
+when that escaped form differs from the text.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from numpy.typing import NDArray
 from gap_monitor.core.events import Event, Severity
 from gap_monitor.core.io import cdr
 from gap_monitor.core.io.names import NODE_NAME, is_topic_name
+from gap_monitor.core.text import escaped, printable
 from gap_monitor.core.units import NS_PER_S
 
 STRING_TYPE = "std_msgs/msg/String"
@@ -51,6 +58,9 @@ KIND_DIVERGENCE_MISMATCH = "divergence_mismatch"
 CAPTURE_KINDS = frozenset({KIND_FAILURE, KIND_ACTION_ABORTED, KIND_DIAGNOSTICS_ERROR, KIND_DIVERGENCE})
 
 _MAX_REASON_CHARS = 500
+_MAX_TEXT_CHARS = 4096  # of a failure text kept in the event details (and so in trigger.json)
+# Types whose strings are other nodes' text to report: decoded leniently (see the module docstring).
+_LENIENT_TYPES = frozenset({STRING_TYPE, DIAGNOSTIC_ARRAY_TYPE})
 _ERROR = int(Severity.ERROR)
 
 
@@ -62,10 +72,6 @@ def _invalid(name: str, value: Any, allowed: str) -> ValueError:
 def _check_topic(name: str, value: Any) -> None:
     if not is_topic_name(value):
         raise _invalid(name, value, "a ROS topic name such as /robot/failure")
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_REASON_CHARS else text[: _MAX_REASON_CHARS - 1] + "…"
 
 
 # --- settings ----------------------------------------------------------------------------------
@@ -231,14 +237,22 @@ class FailureTopicTrigger:
                 )
             ]
         text = msg.data.strip()
+        kept = msg.data[:_MAX_TEXT_CHARS]
+        shown = escaped(kept)
         return [
             Event(
                 KIND_FAILURE,
                 topic,
                 Severity.ERROR,
-                _clip(text) if text else "failure reported",
+                printable(text, _MAX_REASON_CHARS) if text else "failure reported",
                 receipt_ns,
-                {"topic": topic, "text_length": len(msg.data)},
+                {
+                    "topic": topic,
+                    "text": shown,
+                    "raw_text_escaped": shown != kept,
+                    "text_length": len(msg.data),  # characters, an undecodable byte counting as one
+                    "text_truncated": len(msg.data) > len(kept),
+                },
             )
         ]
 
@@ -318,19 +332,23 @@ class DiagnosticsErrorTrigger:
             self._in_error[status.name] = None
             while len(self._in_error) > self.settings.max_names:
                 self._in_error.popitem(last=False)
-            text = f": {status.message}" if status.message else ""
+            text = f": {printable(status.message)}" if status.message else ""
+            raw = (status.name, status.message, status.hardware_id, *(t for kv in status.values for t in kv))
+            shown = [escaped(t) for t in raw]
+            name, message, hardware_id, *pairs = shown
             events.append(
                 Event(
                     KIND_DIAGNOSTICS_ERROR,
                     self.settings.topic,
                     Severity.ERROR,
-                    _clip(f"diagnostic {status.name!r} is ERROR{text}"),
+                    printable(f"diagnostic '{printable(status.name)}' is ERROR{text}", _MAX_REASON_CHARS),
                     receipt_ns,
                     {
-                        "name": status.name,
-                        "message": status.message,
-                        "hardware_id": status.hardware_id,
-                        "values": dict(status.values),
+                        "name": name,
+                        "message": message,
+                        "hardware_id": hardware_id,
+                        "values": dict(zip(pairs[::2], pairs[1::2], strict=True)),
+                        "raw_text_escaped": shown != list(raw),
                         "stamp_ns": msg.header.stamp_ns,
                     },
                 )
@@ -436,7 +454,7 @@ class DivergenceTrigger:
                     KIND_DIVERGENCE_MISMATCH,
                     self.source,
                     Severity.WARN,
-                    f"{self.source}: {s.topic_a} and {s.topic_b} not compared: {problem}",
+                    printable(f"{self.source}: {s.topic_a} and {s.topic_b} not compared: {problem}"),
                     receipt_ns,
                     {"topic_a": s.topic_a, "topic_b": s.topic_b, "problem": problem},
                 )
@@ -491,7 +509,7 @@ class DivergenceTrigger:
             return []
         self._armed = False
         worst = int(np.argmax(absdiff))
-        where = names[worst] if worst < len(names) else f"[{worst}]"
+        where = printable(names[worst]) if worst < len(names) else f"[{worst}]"  # another node's name
         details: dict[str, Any] = {
             "topic_a": s.topic_a,
             "topic_b": s.topic_b,
@@ -582,7 +600,7 @@ class TriggerSet:
         if msgtype is None:
             return []
         try:
-            msg = cdr.decode(msgtype, data)
+            msg = cdr.decode(msgtype, data, lenient_text=msgtype in _LENIENT_TYPES)
         except cdr.CdrError as exc:
             self.malformed[topic] += 1
             self.last_error[topic] = str(exc)
