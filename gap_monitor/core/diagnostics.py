@@ -21,7 +21,7 @@ from gap_monitor.core.capture.triggers import TriggerSet
 from gap_monitor.core.capture.writer import SnapshotWriter
 from gap_monitor.core.conditions.feed import FeedStream
 from gap_monitor.core.conditions.profile import Profile
-from gap_monitor.core.conditions.scoring import StreamScore, condition_values
+from gap_monitor.core.conditions.scoring import StreamScore, condition_values, missing_joints_text
 from gap_monitor.core.config import MonitorConfig, MotionOffsetConfig, StreamConfig
 from gap_monitor.core.events import Severity
 from gap_monitor.core.timing.health import HealthReport, StreamHealth
@@ -167,10 +167,11 @@ def skew_status(prefix: str, pair: str, findings: list[Finding], summary: SkewSu
 def novelty_level(
     alarm_active: bool, score: StreamScore | None, threshold: float | None, error_factor: float
 ) -> Severity:
-    """WARN while a stream's alarm is on; ERROR once its score reaches `error_factor` x the alarm
-    threshold."""
+    """WARN while a stream's alarm is on or it has joints never seen in training (the names are
+    the novelty, whatever the known joints score); ERROR once its score reaches `error_factor` x
+    the alarm threshold while the alarm is on."""
     if not alarm_active:
-        return Severity.OK
+        return Severity.WARN if score is not None and score.unknown_joints else Severity.OK
     if score is not None and threshold is not None and score.score >= error_factor * threshold:
         return Severity.ERROR
     return Severity.WARN
@@ -185,7 +186,8 @@ def conditions_status(
     level: Severity,
     profile_loaded: bool,
 ) -> StatusReport:
-    """Conditions of one stream: its features, and once scored against the profile, how novel."""
+    """Conditions of one stream: its features (at most MAX_SHOWN_FEATURES), and once scored
+    against the profile, how novel."""
     values = condition_values(features, score, threshold)
     name = f"{prefix}: conditions {stream.topic}"
     if score is None:
@@ -194,6 +196,8 @@ def conditions_status(
         return StatusReport(name, Severity.OK, message, stream.name, values)
     if level == Severity.OK:
         message = f"within training conditions (score {values['score']})"
+        if score.missing_joints:  # fewer joints scored than trained on: said, not alarmed
+            message += f"; {missing_joints_text(score.missing_joints)}"
     else:
         kind = "far outside training conditions" if level == Severity.ERROR else "novel condition"
         message = f"{kind}: {score.describe()}"

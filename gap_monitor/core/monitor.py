@@ -23,7 +23,7 @@ from gap_monitor.core.capture.triggers import CAPTURE_KINDS, TriggerSet, build_t
 from gap_monitor.core.capture.writer import SnapshotWriter
 from gap_monitor.core.conditions.feed import FeatureFeed, FeedStream
 from gap_monitor.core.conditions.profile import Profile
-from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScore
+from gap_monitor.core.conditions.scoring import ConditionMonitor, StreamScore, bounded_features
 from gap_monitor.core.config import MonitorConfig, StreamConfig
 from gap_monitor.core.diagnostics import (
     StatusReport,
@@ -251,6 +251,19 @@ class Monitor:
             return
         update = self.scoring.update(topic, features, now_ns)
         self.latest_scores[topic] = update.score
+        if update.joints is not None:
+            # Joints never seen in training: the names are the novelty, reported once per change
+            # of the set, with or without an alarm (the known joints are still scored).
+            self._pending.append(
+                Event(
+                    "novel_condition",
+                    topic,
+                    Severity.WARN if update.joints.unknown else Severity.OK,
+                    f"{topic}: {update.joints.describe()}",
+                    now_ns,
+                    {**self._score_details(topic), **update.joints.details()},
+                )
+            )
         if update.alarm is None:
             return
         self.alarm_active[topic] = update.alarm.active
@@ -305,7 +318,9 @@ class Monitor:
         for topic, features in self.latest_features.items():
             entry: dict[str, Any] = {
                 "stream": topic,
-                "features": features,
+                # Bounded as the diagnostics are: a 1000-joint stream is 3001 features a hop.
+                "features": bounded_features(features, self.latest_scores.get(topic)),
+                "features_total": len(features),
                 "alarm": self.alarm_active.get(topic, False),
             }
             entry.update(self._score_details(topic))

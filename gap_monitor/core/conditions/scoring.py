@@ -19,6 +19,15 @@ p-value is exact on real data (features are correlated in time and the profile's
 estimates), which is why the alarm threshold is calibrated on held-out data rather than derived
 from them.
 
+Joints never seen in training: a joint stream's features are per joint, and a joint the profile
+does not know has no statistics to score against. Its name is the novelty: a score carries the
+unknown joints (and the profile's joints not received) next to the score of the known ones, and
+`ConditionMonitor` reports each change of the unknown set once (`MonitorUpdate.joints`).
+
+What is shown is bounded: `condition_values` (and `shown_features`) carry at most
+`MAX_SHOWN_FEATURES` features, the most unusual first to be kept, and name lists in texts at most
+`MAX_LISTED_NAMES` names and a count.
+
 The alarm these scores feed is `alarm.SequentialAlarm`; profiles are calibrated in `calibration`.
 """
 
@@ -33,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gap_monitor.core.conditions.alarm import AlarmUpdate, SequentialAlarm
+from gap_monitor.core.conditions.features import JOINT_SEPARATOR, PER_JOINT_FEATURES
 from gap_monitor.core.conditions.profile import (
     QUANTILE_LEVELS,
     FeatureStats,
@@ -50,6 +60,10 @@ _LEVELS = np.asarray(QUANTILE_LEVELS, dtype=np.float64)
 _LOW_TAIL_DECADE = math.log(QUANTILE_LEVELS[1] / QUANTILE_LEVELS[0])
 _HIGH_TAIL_DECADE = math.log((1.0 - QUANTILE_LEVELS[-2]) / (1.0 - QUANTILE_LEVELS[-1]))
 UNUSUAL_TAIL_PROB = 0.01
+# Every standard modality has fewer features, and so has an arm of up to 10 joints (3 per joint
+# and nan_count): those streams show all; beyond, the most unusual are kept.
+MAX_SHOWN_FEATURES = 32
+MAX_LISTED_NAMES = 10
 
 
 # ----------------------------------------------------------------------------------------------
@@ -214,9 +228,20 @@ class StreamScore:
     top: tuple[FeatureScore, ...]
     missing: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
+    # Joint streams: joints the profile has no feature of, in message order (the score is of the
+    # known ones), and the profile's joints without any feature in this update.
+    unknown_joints: tuple[str, ...] = ()
+    missing_joints: tuple[str, ...] = ()
+    ranked: tuple[str, ...] = ()  # profile features, most unusual first (at most MAX_SHOWN_FEATURES)
 
     def describe(self, max_features: int = 3) -> str:
-        """The unusual features in diagnostic style, most unusual first."""
+        """The unknown joints, then the unusual features in diagnostic style, most unusual first."""
+        text = self._describe_features(max_features)
+        if not self.unknown_joints:
+            return text
+        return f"{unknown_joints_text(self.unknown_joints)}; known joints: {text}"
+
+    def _describe_features(self, max_features: int) -> str:
         unusual = [f for f in self.top if f.tail_prob < UNUSUAL_TAIL_PROB][:max_features]
         if unusual:
             return "; ".join(f.describe() for f in unusual)
@@ -233,7 +258,7 @@ class StreamScore:
     def details(self, threshold: float | None) -> dict[str, Any]:
         """The score for JSON (events, ~/scores): rounded, with the alarm threshold and the top
         features."""
-        return {
+        details: dict[str, Any] = {
             "score": json_number(round(self.score, 3)),
             "threshold": threshold,
             "top": [
@@ -241,18 +266,81 @@ class StreamScore:
                 for f in self.top
             ],
         }
+        details.update(joint_details(self.unknown_joints, self.missing_joints))
+        return details
+
+
+def name_list(names: Sequence[str], limit: int = MAX_LISTED_NAMES) -> str:
+    """``a, b, c`` or, beyond `limit` names, ``a, b, ... (+9,998 more)``."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])}, ... (+{len(names) - limit:,} more)"
+
+
+def unknown_joints_text(unknown: Sequence[str]) -> str:
+    return f"joints never seen in training: {name_list(unknown)}"
+
+
+def missing_joints_text(missing: Sequence[str]) -> str:
+    return f"profile joints not received: {name_list(missing)}"
+
+
+def joint_details(unknown: Sequence[str], missing: Sequence[str]) -> dict[str, Any]:
+    """Unknown and missing joints for JSON: the first MAX_LISTED_NAMES names and the count of each
+    (nothing when there are none)."""
+    out: dict[str, Any] = {}
+    for key, names in (("unknown_joints", unknown), ("missing_joints", missing)):
+        if names:
+            out[key] = list(names[:MAX_LISTED_NAMES])
+            out[f"{key}_total"] = len(names)
+    return out
+
+
+def shown_features(
+    features: Mapping[str, float], score: StreamScore | None, limit: int = MAX_SHOWN_FEATURES
+) -> list[str]:
+    """The names of at most `limit` features to show, in the features' own order: all when they
+    fit, else the most unusual by the score (its `ranked`), then the first others."""
+    if len(features) <= limit:
+        return list(features)
+    chosen: set[str] = set()
+    for name in score.ranked if score is not None else ():
+        if len(chosen) >= limit:
+            break
+        if name in features:
+            chosen.add(name)
+    for name in features:
+        if len(chosen) >= limit:
+            break
+        chosen.add(name)
+    return [name for name in features if name in chosen]
+
+
+def bounded_features(features: Mapping[str, float], score: StreamScore | None) -> dict[str, float]:
+    """`shown_features` with their values (~/scores)."""
+    return {name: features[name] for name in shown_features(features, score)}
 
 
 def condition_values(
     features: Mapping[str, float], score: StreamScore | None, threshold: float | None
 ) -> dict[str, str]:
-    """A stream's latest features in display form (`core/values.py`), then its score and alarm
-    threshold once it is scored; 4 significant digits (`format_value` is the shorter form of
-    the descriptions)."""
-    values = {name: number(value, ".4g") for name, value in features.items()}
+    """A stream's latest features in display form (`core/values.py`), at most
+    MAX_SHOWN_FEATURES of them (`shown_features`; when some are left out, how many there are
+    and how many are shown), then its score and alarm threshold once it is scored, and joints
+    unknown to or missing from the profile; 4 significant digits (`format_value` is the shorter
+    form of the descriptions)."""
+    shown = shown_features(features, score)
+    values = {name: number(features[name], ".4g") for name in shown}
+    if len(shown) < len(features):
+        values["features_total"] = str(len(features))
+        values["features_shown"] = str(len(shown))
     if score is not None:
         values["score"] = number(score.score, ".4g")
         values["threshold"] = number(threshold, ".4g")
+        for kind, names in (("unknown", score.unknown_joints), ("missing", score.missing_joints)):
+            if names:
+                values[f"{kind}_joints"] = str(len(names))
+                values[f"{kind}_joint_names"] = name_list(names)
     return values
 
 
@@ -295,6 +383,14 @@ class StreamScorer:
                 self._correlation = covariance / np.outer(scale, scale)
                 if model.distance_quantiles is not None:
                     self._distance_table = TailTable([model.distance_quantiles], [0.01])
+        # Joint streams: the profile's features of each joint (all of them, scored or not).
+        self._joint_keys: dict[str, list[str]] = {}
+        if profile.modality == "joints":
+            for name in profile.features:
+                joint = _joint_of(name)
+                if joint is not None:
+                    self._joint_keys.setdefault(joint, []).append(name)
+        self._last_unknown: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
     def vector(self, features: Mapping[str, float]) -> tuple[FloatArray, tuple[str, ...]]:
         """Feature values in profile order (NaN when absent) and the names the profile lacks."""
@@ -308,11 +404,30 @@ class StreamScorer:
                 row[index] = np.nan if value is None else float(value)
         return row, tuple(unknown)
 
+    def joints(
+        self, features: Mapping[str, float], unknown: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(joints the profile does not know, in message order; profile joints with no feature
+        here) for a joint stream; empty for the others. `unknown`: the keys the profile lacks."""
+        if not self._joint_keys:
+            return (), ()
+        missing = tuple(
+            joint for joint, keys in self._joint_keys.items() if not any(key in features for key in keys)
+        )
+        if not unknown:
+            return (), missing
+        if unknown != self._last_unknown[0]:  # a joint list is the same hop after hop: parse it once
+            joints = (_joint_of(key) for key in unknown)
+            novel = tuple(dict.fromkeys(j for j in joints if j is not None and j not in self._joint_keys))
+            self._last_unknown = (unknown, novel)
+        return self._last_unknown[1], missing
+
     def score(self, features: Mapping[str, float], time_ns: int = 0) -> StreamScore:
         row, unknown = self.vector(features)
         result = self._evaluate(row[None, :])
         tails = result.tails[0]
         order = [i for i in np.argsort(tails, kind="stable") if not np.isnan(tails[i])]
+        unknown_joints, missing_joints = self.joints(features, unknown)
         top = tuple(
             FeatureScore(
                 name=self.names[i],
@@ -338,6 +453,9 @@ class StreamScorer:
             top=top,
             missing=tuple(self.names[i] for i in np.flatnonzero(np.isnan(row))),
             unknown=unknown,
+            unknown_joints=unknown_joints,
+            missing_joints=missing_joints,
+            ranked=tuple(self.names[i] for i in order[:MAX_SHOWN_FEATURES]),
         )
 
     def scores(self, rows: Iterable[Mapping[str, float]]) -> FloatArray:
@@ -402,6 +520,12 @@ class StreamScorer:
         return inverse
 
 
+def _joint_of(key: str) -> str | None:
+    """The joint of a per-joint feature key (``position.elbow`` -> ``elbow``); None otherwise."""
+    feature, separator, joint = key.partition(JOINT_SEPARATOR)
+    return joint if separator and feature in PER_JOINT_FEATURES else None
+
+
 def _to_score(p_value: float) -> float:
     if math.isnan(p_value):
         return math.nan
@@ -409,10 +533,29 @@ def _to_score(p_value: float) -> float:
 
 
 @dataclass(frozen=True)
+class JointChange:
+    """The set of a joint stream's joints unknown to the profile changed (appeared, changed or
+    went away): reported once per change, alarm or not, calibrated or not."""
+
+    unknown: tuple[str, ...]  # now unknown, in message order (empty: all known again)
+    missing: tuple[str, ...]  # profile joints not received now
+
+    def describe(self) -> str:
+        if not self.unknown:
+            return "back to joints seen in training"
+        text = unknown_joints_text(self.unknown)
+        return f"{text}; {missing_joints_text(self.missing)}" if self.missing else text
+
+    def details(self) -> dict[str, Any]:
+        return joint_details(self.unknown, self.missing)
+
+
+@dataclass(frozen=True)
 class MonitorUpdate:
     stream: str
     score: StreamScore
     alarm: AlarmUpdate | None  # None when the stream's profile has no calibrated alarm
+    joints: JointChange | None = None  # the unknown joints changed with this update
 
 
 class ConditionMonitor:
@@ -426,6 +569,7 @@ class ConditionMonitor:
             for name, stream in profile.streams.items()
             if stream.alarm is not None
         }
+        self._unknown_joints: dict[str, frozenset[str]] = {}  # as last reported, per stream
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -437,8 +581,17 @@ class ConditionMonitor:
             raise KeyError(f"stream {stream!r} is not in the profile (streams: {list(self._scorers)})")
         score = scorer.score(features, time_ns)
         alarm = self._alarms.get(stream)
-        return MonitorUpdate(stream, score, None if alarm is None else alarm.update(score.score))
+        alarmed = None if alarm is None else alarm.update(score.score)
+        return MonitorUpdate(stream, score, alarmed, self._joint_change(stream, score))
+
+    def _joint_change(self, stream: str, score: StreamScore) -> JointChange | None:
+        unknown = frozenset(score.unknown_joints)
+        if unknown == self._unknown_joints.get(stream, frozenset()):
+            return None
+        self._unknown_joints[stream] = unknown
+        return JointChange(score.unknown_joints, score.missing_joints)
 
     def reset(self) -> None:
         for alarm in self._alarms.values():
             alarm.reset()
+        self._unknown_joints.clear()

@@ -25,7 +25,7 @@ from gap_monitor.core.conditions.features import FeatureError
 from gap_monitor.core.conditions.features.depth import decode_compressed_depth, depth_features
 from gap_monitor.core.conditions.features.image import decode_compressed, image_features
 from gap_monitor.core.conditions.features.imu import ImuLimits, ImuWindow
-from gap_monitor.core.conditions.features.joints import JointWindow
+from gap_monitor.core.conditions.features.joints import MAX_JOINTS, JointWindow
 from gap_monitor.core.conditions.features.wrench import WrenchWindow
 from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.io import cdr
@@ -181,7 +181,7 @@ class StreamConditions:
             run_names = names[block_of_row[a]]
             n = len(run_names)
             regular = (
-                n > 0
+                0 < n <= MAX_JOINTS  # else each message is refused as `on_message` refuses it
                 and len(set(run_names)) == n
                 and all(blocks[k].fields[0].shape[1] == n for k in set(block_of_row[a:b].tolist()))
             )

@@ -6,13 +6,18 @@ joint its position is normalised to 0..1 inside the range (beyond it: < 0 or > 1
 raw mean position is reported. Velocity and effort are absent from the output when the messages
 carry none (sensor_msgs/JointState allows empty arrays). Non-finite values are left out of the
 statistics and counted in ``nan_count``.
+
+A message may name at most ``MAX_JOINTS`` joints: each joint is three features, every one of them
+stored per sample for the window and scored every hop, so an unbounded joint list is an unbounded
+cost per message; a longer list is a FeatureError (the stream counts the message as malformed).
+Up to the cap the statistics are column-wise numpy reductions and the keys are built once per
+joint list, so a hop costs well under a millisecond for a 7-joint arm and a few at the cap.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +25,23 @@ import numpy.typing as npt
 from gap_monitor.core.conditions.features import FeatureError, TimeWindow, as_float_matrix, joint_feature_name
 
 JointRanges = Mapping[str, "tuple[float, float]"]
+
+# Real robots publish tens of joints (a humanoid with hands about a hundred); ten times that is
+# not a robot's joint list but a broken or hostile publisher.
+MAX_JOINTS = 1000
+
+
+def validate_names(names: Sequence[str]) -> None:
+    """FeatureError for an empty, repeated or over-long joint list (``MAX_JOINTS``)."""
+    if len(names) > MAX_JOINTS:
+        raise FeatureError(f"{len(names)} joints in one message: more than the {MAX_JOINTS} accepted")
+    if not names or len(set(names)) != len(names):
+        raise FeatureError(f"joint names must be non-empty and unique, got {_shown(names)}")
+
+
+def _shown(names: Sequence[str], limit: int = 20) -> str:
+    listed = repr(list(names[:limit]))
+    return listed if len(names) <= limit else f"{listed[:-1]}, ... (+{len(names) - limit} more)]"
 
 
 def validate_ranges(names: Sequence[str], ranges: JointRanges | None) -> None:
@@ -43,30 +65,49 @@ def joint_features(
     ranges: JointRanges | None = None,
 ) -> dict[str, float]:
     """Features of N x J positions (and optional N x J velocities, efforts) for joints ``names``."""
-    if len(set(names)) != len(names) or not names:
-        raise FeatureError(f"joint names must be non-empty and unique, got {list(names)}")
+    validate_names(names)
     validate_ranges(names, ranges)
+    return _joint_features(_FeatureKeys(names), positions, velocities, efforts, ranges)
+
+
+class _FeatureKeys:
+    """The feature keys of one joint list, built once (a window emits them every hop)."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self.keys = {
+            label: [joint_feature_name(label, joint) for joint in self.names]
+            for label in ("position", "velocity_max_abs", "effort_max_abs")
+        }
+
+
+def _joint_features(
+    keys: _FeatureKeys,
+    positions: npt.ArrayLike,
+    velocities: npt.ArrayLike | None,
+    efforts: npt.ArrayLike | None,
+    ranges: JointRanges | None,
+) -> dict[str, float]:
+    names = keys.names
     width = len(names)
     position_rows = as_float_matrix("positions", positions, width)
     if position_rows.shape[0] == 0:
         raise FeatureError("joint window has no samples")
     arrays = [position_rows]
     features: dict[str, float] = {}
-    mean_position = _nan_reduce(position_rows, np.mean)
-    for index, joint in enumerate(names):
-        value = float(mean_position[index])
-        if ranges and joint in ranges:
-            lo, hi = ranges[joint]
-            value = (value - lo) / (hi - lo)
-        features[joint_feature_name("position", joint)] = value
+    mean_position = _finite_mean(position_rows)
+    if ranges:
+        for index, joint in enumerate(names):
+            if joint in ranges:
+                lo, hi = ranges[joint]
+                mean_position[index] = (mean_position[index] - lo) / (hi - lo)
+    features.update(zip(keys.keys["position"], mean_position.tolist(), strict=True))
     for label, values in (("velocity_max_abs", velocities), ("effort_max_abs", efforts)):
         rows = _optional_rows(label, values, width)
         if rows is None:
             continue
         arrays.append(rows)
-        peak = _nan_reduce(np.abs(rows), np.max)
-        for index, joint in enumerate(names):
-            features[joint_feature_name(label, joint)] = float(peak[index])
+        features.update(zip(keys.keys[label], _finite_max(np.abs(rows)).tolist(), strict=True))
     features["nan_count"] = float(sum(np.count_nonzero(~np.isfinite(a)) for a in arrays))
     return features
 
@@ -84,17 +125,21 @@ def _optional_rows(
     return rows
 
 
-def _nan_reduce(
-    rows: npt.NDArray[np.float64], reduce: Callable[[npt.NDArray[np.float64]], Any]
-) -> npt.NDArray[np.float64]:
-    """Column-wise reduce over finite values; NaN for a column with none."""
-    result = np.full(rows.shape[1], math.nan)
+def _finite_mean(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Column-wise mean of the finite values; NaN for a column with none."""
     finite = np.isfinite(rows)
-    for column in range(rows.shape[1]):
-        values = rows[finite[:, column], column]
-        if values.size:
-            result[column] = float(reduce(values))
-    return result
+    counts = finite.sum(axis=0)
+    # Each column summed as one contiguous row: the pairwise sum np.mean does on a 1-D column.
+    sums = np.ascontiguousarray(np.where(finite, rows, 0.0).T).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / counts, math.nan)
+
+
+def _finite_max(rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Column-wise maximum of the finite values; NaN for a column with none."""
+    finite = np.isfinite(rows)
+    peak = np.where(finite, rows, -np.inf).max(axis=0, initial=-np.inf)
+    return np.where(finite.any(axis=0), peak, math.nan)
 
 
 class JointWindow:
@@ -110,10 +155,13 @@ class JointWindow:
     ) -> None:
         if min_samples < 1:
             raise ValueError(f"min_samples={min_samples!r}: must be >= 1")
-        if not names or len(set(names)) != len(names):
-            raise ValueError(f"names={list(names)!r}: joint names must be non-empty and unique")
+        try:
+            validate_names(names)
+        except FeatureError as exc:
+            raise ValueError(str(exc)) from exc
         validate_ranges(names, ranges)
         self.names = tuple(names)
+        self._keys = _FeatureKeys(self.names)
         self._ranges = dict(ranges) if ranges else None
         width = len(self.names)
         self._window = TimeWindow(
@@ -156,8 +204,8 @@ class JointWindow:
             return None
         velocity = self._window.array("velocity")
         effort = self._window.array("effort")
-        return joint_features(
-            self.names,
+        return _joint_features(
+            self._keys,
             self._window.array("position"),
             velocity if velocity.size else None,
             effort if effort.size else None,

@@ -202,6 +202,30 @@ def test_duplicate_joint_names_are_malformed_not_a_crash() -> None:
         StreamConditions("joints", JOINTS).on_message(NS, data)
 
 
+def test_a_joint_list_beyond_the_cap_is_malformed_in_both_paths_and_the_stream_goes_on() -> None:
+    """10,000 joints a message would be 30,000 features a hop: refused as malformed, one short line."""
+    from gap_monitor.core.conditions.features.joints import MAX_JOINTS
+
+    rng = np.random.default_rng(1)
+    many = [f"j{i}" for i in range(10_000)]
+    assert len(many) > MAX_JOINTS
+
+    def message(k: int, names: list[str], width: int) -> bytes:
+        return bytes(TS.serialize_cdr(joints(rng, k * NS // 100, "", names, width, width, 0), JOINTS))
+
+    flood = [message(k, many, 10_000) for k in range(3)]
+    sc = StreamConditions("joints", JOINTS)
+    too_many = f"10000 joints in one message: more than the {MAX_JOINTS}"
+    with pytest.raises(ConditionError, match=too_many) as caught:
+        sc.on_message(NS, flood[0])
+    assert len(str(caught.value)) < 200
+    batch = StreamConditions("joints", JOINTS).on_batch([k * NS // 100 for k in range(3)], flood)
+    assert batch.features == [] and len(batch.malformed) == 3
+    assert all("more than the" in why and len(why) < 200 for why in batch.malformed)
+    arm = [message(k, ["a", "b"], 2) for k in range(300)]
+    assert any(sc.on_message(k * NS // 100, data) is not None for k, data in enumerate(arm))
+
+
 def decoded_reference(datas: Sequence[bytes], decode: Callable[[bytes], Any]) -> dict[int, Any]:
     out = {}
     for i, data in enumerate(datas):
