@@ -41,6 +41,8 @@ from gap_monitor.core.conditions.scoring import (
     MAX_SCORE,
     ConditionMonitor,
     MonitorUpdate,
+    name_list,
+    unknown_joints_text,
     TailTable,
 )
 from gap_monitor.core.conditions.settings import ConditionSettings
@@ -224,6 +226,7 @@ class _StreamCollector:
         self._open: tuple[int, int, float, str] | None = None  # (recording, start, peak, text)
         self.malformed = 0
         self.unknown: set[str] = set()
+        self.unknown_joints: dict[str, None] = {}  # in the order first seen
 
     def add(self, recording: int, time_ns: int, features: Mapping[str, float], update: MonitorUpdate) -> None:
         row = [math.nan] * len(self.names)
@@ -237,6 +240,8 @@ class _StreamCollector:
             column.append(value)
         self.times.append(time_ns)
         self.recording.append(recording)
+        for joint in update.score.unknown_joints:
+            self.unknown_joints.setdefault(joint, None)
         score = float(update.score.score)
         self.scores.append(score)
         alarm = update.alarm
@@ -282,8 +287,12 @@ class _StreamCollector:
             below = _persistent_by_segment(strong & (values < st.p1), rec_index, rule)
             above = _persistent_by_segment(strong & (values > st.p99), rec_index, rule)
             features.append(FeatureReport(name, st.unit, st, values, feature_scores[:, i], below, above))
-        if self.status == "scored" and self.unknown:
-            lacking = f"features the profile lacks (ignored): {', '.join(sorted(self.unknown))}"
+        if self.status == "scored" and self.unknown_joints:
+            # New joints are a novel condition of their own; their features are not listed again.
+            joints = unknown_joints_text(list(self.unknown_joints))
+            self.note = "; ".join(n for n in (self.note, joints) if n)
+        elif self.status == "scored" and self.unknown:
+            lacking = f"features the profile lacks (ignored): {name_list(sorted(self.unknown))}"
             self.note = "; ".join(n for n in (self.note, lacking) if n)
         return StreamReport(
             name=self.name,

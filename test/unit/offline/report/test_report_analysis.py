@@ -182,3 +182,34 @@ def test_a_profile_stream_missing_from_the_deployment_is_reported_absent(deploym
     assert report.targets == ()
     assert math.isfinite(report.stream(DEFAULT_TOPICS["camera"]).observed_s)
     shutil.rmtree(only_camera)
+
+
+def test_joints_never_seen_in_training_are_named_in_the_report_bounded(deployment_sim, tmp_path):
+    """A deployment arm with 200 extra joints: the note names them as a novel condition, a
+    bounded list, not their 400 feature keys."""
+    from gap_monitor.core.conditions.scoring import MAX_LISTED_NAMES
+    from gap_monitor.sim.rig import JOINT_NAMES
+
+    ts = get_typestore(Stores.ROS2_JAZZY)
+    t = ts.types
+    names = [*JOINT_NAMES, *(f"gripper_{i}" for i in range(200))]
+    topic = DEFAULT_TOPICS["joints"]
+    bag = tmp_path / "extra_joints"
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        conn = writer.add_connection(topic, "sensor_msgs/msg/JointState", typestore=ts)
+        for k in range(20 * 100):
+            stamp = 60 * NS + k * NS // 100
+            header = t["std_msgs/msg/Header"](
+                stamp=t["builtin_interfaces/msg/Time"](sec=stamp // NS, nanosec=stamp % NS), frame_id=""
+            )
+            position = np.full(len(names), 0.1)
+            msg = t["sensor_msgs/msg/JointState"](
+                header=header, name=names, position=position, velocity=np.zeros(0), effort=np.zeros(0)
+            )
+            writer.write(conn, stamp, bytes(ts.serialize_cdr(msg, "sensor_msgs/msg/JointState")))
+    stream = build_report(deployment_sim.profile, [bag]).stream(topic)
+    assert stream.status == "scored"
+    assert "joints never seen in training: gripper_0, gripper_1" in stream.note
+    assert f"(+{200 - MAX_LISTED_NAMES:,} more)" in stream.note
+    assert "features the profile lacks" not in stream.note
+    assert len(stream.note) < 500
