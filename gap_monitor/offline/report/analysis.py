@@ -41,9 +41,9 @@ from gap_monitor.core.conditions.scoring import (
     MAX_SCORE,
     ConditionMonitor,
     MonitorUpdate,
+    TailTable,
     name_list,
     unknown_joints_text,
-    TailTable,
 )
 from gap_monitor.core.conditions.settings import ConditionSettings
 from gap_monitor.core.config import MonitorConfig
